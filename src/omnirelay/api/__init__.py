@@ -1,0 +1,1 @@
+"""Client-facing HTTP surfaces, one module per API family."""

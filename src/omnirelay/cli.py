@@ -1,0 +1,256 @@
+"""The command line: ``omnirelay serve | demo | sandbox | keys | channels``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+
+from omnirelay.app import build_app
+from omnirelay.channels import upsert_channels
+from omnirelay.config import DEFAULT_PORT, DEFAULT_SANDBOX_PORT, ChannelSpec, Settings, load_settings
+from omnirelay.crypto import load_secret_box
+from omnirelay.gateway import bootstrap
+from omnirelay.keys import create_key
+from omnirelay.money import micro_to_usd, usd_to_micro
+from omnirelay.store import api_keys, channels, open_database
+
+log = logging.getLogger("omnirelay")
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _run_worker(settings: Settings, reuse_port: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        access_log=None,
+        print=None,
+        loop=_new_loop(),
+        shutdown_timeout=10,
+    )
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the sandbox exited early (code {process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own loopback URL
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the sandbox did not answer at {url}")
+
+
+def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "omnirelay", "sandbox", "--host", "127.0.0.1",
+               "--port", str(settings.sandbox_port), "--key", settings.sandbox_key]
+    process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
+    _wait_healthy(f"http://127.0.0.1:{settings.sandbox_port}/healthz", process)
+    return process
+
+
+def _serve_many(settings: Settings) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_run_worker, args=(settings, True), daemon=False)
+               for _ in range(settings.workers)]
+    for worker in workers:
+        worker.start()
+
+    def stop(*_: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        config_file=args.config, host=args.host, port=args.port, workers=args.workers,
+        demo=True if args.demo else None, sandbox_port=args.sandbox_port,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sandbox = _start_sandbox(settings) if settings.demo else None
+    try:
+        generated = asyncio.run(bootstrap(settings))
+        if generated:
+            print(f"\n  admin key (shown once, keep it): {generated}\n", flush=True)
+        where = f"http://{settings.host}:{settings.port}"
+        mode = " with the sandbox vendors (demo)" if settings.demo else ""
+        print(f"omnirelay on {where}{mode}: {settings.workers} worker(s), "
+              f"database {settings.resolved_database_url.split('://')[0]}", flush=True)
+        if settings.workers > 1:
+            _serve_many(settings)
+        else:
+            _run_worker(settings, reuse_port=False)
+    finally:
+        if sandbox is not None:
+            sandbox.terminate()
+            sandbox.wait(10)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from omnirelay.sandbox.app import build_sandbox_app
+
+    print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
+    web.run_app(build_sandbox_app(args.key), host=args.host, port=args.port, access_log=None,
+                print=None, loop=_new_loop())
+    return 0
+
+
+async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
+    await bootstrap(replace(settings, demo=False))
+    db = await open_database(settings.resolved_database_url, migrate=False)
+    try:
+        expires = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
+        raw, _ = await create_key(
+            db, name=args.name,
+            quota=usd_to_micro(args.quota) if args.quota is not None else None,
+            models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
+            expires_at=expires, is_admin=args.admin,
+        )
+        return raw
+    finally:
+        await db.close()
+
+
+async def _keys_list(settings: Settings) -> None:
+    db = await open_database(settings.resolved_database_url)
+    try:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).all()
+    finally:
+        await db.close()
+    for row in rows:
+        quota = "unlimited" if row.quota_remaining is None else "$" + micro_to_usd(row.quota_remaining)
+        print(f"{row.id:>4}  {row.key_prefix}…  {row.name:<20} quota {quota:<14} "
+              f"spent ${micro_to_usd(row.spent)}  {'admin ' if row.is_admin else ''}"
+              f"{'' if row.enabled else 'disabled'}")
+
+
+async def _channels_add(settings: Settings, args: argparse.Namespace) -> None:
+    await bootstrap(replace(settings, demo=False))
+    db = await open_database(settings.resolved_database_url, migrate=False)
+    try:
+        spec = ChannelSpec(
+            name=args.name, vendor=args.vendor, base_url=args.base_url, secret=args.api_key,
+            models=tuple(m.strip() for m in (args.models or "").split(",") if m.strip()),
+            priority=args.priority, weight=args.weight,
+        )
+        await upsert_channels(db, load_secret_box(settings.secret_key, settings.data_dir), [spec])
+    finally:
+        await db.close()
+
+
+async def _channels_list(settings: Settings) -> None:
+    db = await open_database(settings.resolved_database_url)
+    try:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(channels).order_by(channels.c.id))).all()
+    finally:
+        await db.close()
+    for row in rows:
+        served = ",".join(row.models) or "(all of the vendor's models)"
+        print(f"{row.id:>4}  {row.name:<20} {row.vendor:<10} {row.base_url:<40} p{row.priority} "
+              f"w{row.weight} {'enabled' if row.enabled else 'disabled'}  {served}")
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config)
+    if args.keys_command == "create":
+        print(asyncio.run(_keys_create(settings, args)))
+    else:
+        asyncio.run(_keys_list(settings))
+    return 0
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config)
+    if args.channels_command == "add":
+        asyncio.run(_channels_add(settings, args))
+        print(f"channel {args.name} saved")
+    else:
+        asyncio.run(_channels_list(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnirelay", description="A self-hosted AI model gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "demo"):
+        serve = sub.add_parser(name, help="run the gateway" + (" with the sandbox vendors" if name == "demo" else ""))
+        serve.add_argument("--host", default=None)
+        serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT}")
+        serve.add_argument("--workers", type=int, default=None)
+        serve.add_argument("--demo", action="store_true", default=name == "demo",
+                           help="also start the sandbox vendors and route every model to them")
+        serve.add_argument("--sandbox-port", type=int, default=None, help=f"default {DEFAULT_SANDBOX_PORT}")
+        serve.add_argument("--config", type=Path, default=None, help="a TOML file")
+        serve.set_defaults(func=cmd_serve)
+    sandbox = sub.add_parser("sandbox", help="run the vendor simulator alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
+    sandbox.add_argument("--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo"))
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys.add_argument("--config", type=Path, default=None)
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--quota", type=float, default=None, help="US dollars; default unlimited")
+    create.add_argument("--models", default=None, help="comma-separated allow-list")
+    create.add_argument("--expires-days", type=float, default=None)
+    create.add_argument("--admin", action="store_true")
+    keys_sub.add_parser("list", help="list keys")
+    keys.set_defaults(func=cmd_keys)
+
+    chans = sub.add_parser("channels", help="manage upstream channels")
+    chans.add_argument("--config", type=Path, default=None)
+    chans_sub = chans.add_subparsers(dest="channels_command", required=True)
+    add = chans_sub.add_parser("add", help="add or update a channel")
+    add.add_argument("--name", required=True)
+    add.add_argument("--vendor", default="openai")
+    add.add_argument("--base-url", required=True)
+    add.add_argument("--api-key", required=True)
+    add.add_argument("--models", default=None, help="comma-separated; default all of the vendor's")
+    add.add_argument("--priority", type=int, default=0)
+    add.add_argument("--weight", type=int, default=1)
+    chans_sub.add_parser("list", help="list channels")
+    chans.set_defaults(func=cmd_channels)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,172 @@
+"""Settings: environment variables, optionally overlaid by a TOML file. One place, read once.
+
+The TOML file may hold a ``[server]`` table (same names as the settings below), ``[[channels]]``
+to declare upstream channels and ``[[models]]`` to add or re-price catalogue models. The
+database stays the source of truth at run time: the file only seeds it at start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8000
+DEFAULT_SANDBOX_PORT = 8100
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """A channel declared in configuration (TOML or vendor keys in the environment)."""
+
+    name: str
+    vendor: str
+    base_url: str
+    secret: str
+    models: tuple[str, ...]
+    model_map: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A catalogue entry declared in configuration; prices in dollars as a person writes them."""
+
+    name: str
+    kind: str
+    family: str
+    prices: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    admin_key: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    demo: bool = False
+    sandbox_port: int = DEFAULT_SANDBOX_PORT
+    sandbox_key: str = "sk-sandbox-demo"
+    max_body_bytes: int = 64 * 1024 * 1024
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 300.0
+    usage_flush_seconds: float = 0.25
+    cache_ttl_seconds: float = 5.0
+    channels: tuple[ChannelSpec, ...] = ()
+    models: tuple[ModelSpec, ...] = ()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'omnirelay.db'}"
+
+
+_ENV_NAMES: dict[str, str] = {
+    "host": "OMNIRELAY_HOST",
+    "port": "OMNIRELAY_PORT",
+    "workers": "OMNIRELAY_WORKERS",
+    "data_dir": "OMNIRELAY_DATA_DIR",
+    "database_url": "OMNIRELAY_DATABASE_URL",
+    "admin_key": "OMNIRELAY_ADMIN_KEY",
+    "redis_url": "OMNIRELAY_REDIS_URL",
+    "secret_key": "OMNIRELAY_SECRET_KEY",
+    "sandbox_port": "OMNIRELAY_SANDBOX_PORT",
+    "max_body_bytes": "OMNIRELAY_MAX_BODY_BYTES",
+    "upstream_read_timeout": "OMNIRELAY_UPSTREAM_TIMEOUT",
+}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = str(kinds[name])
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+    if kind == "Path":
+        return Path(raw)
+    return str(raw)
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people write (``postgresql://``, ``sqlite:///``) and pick async drivers."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def _channels_from_env(env: Mapping[str, str]) -> list[ChannelSpec]:
+    """Vendor keys in the environment become channels, so a real key just works."""
+    specs: list[ChannelSpec] = []
+    if env.get("OPENAI_API_KEY"):
+        specs.append(
+            ChannelSpec(
+                name="openai-env",
+                vendor="openai",
+                base_url=env.get("OMNIRELAY_OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                secret=env["OPENAI_API_KEY"],
+                models=(),  # empty: every catalogue model of the vendor's family
+            )
+        )
+    return specs
+
+
+def _channel_from_toml(raw: Mapping[str, Any], env: Mapping[str, str]) -> ChannelSpec:
+    secret = raw.get("api_key") or env.get(str(raw.get("api_key_env", "")), "")
+    return ChannelSpec(
+        name=str(raw["name"]),
+        vendor=str(raw.get("vendor", "openai")),
+        base_url=str(raw["base_url"]),
+        secret=str(secret),
+        models=tuple(str(m) for m in raw.get("models", ())),
+        model_map={str(k): str(v) for k, v in dict(raw.get("model_map", {})).items()},
+        priority=int(raw.get("priority", 0)),
+        weight=int(raw.get("weight", 1)),
+    )
+
+
+def _model_from_toml(raw: Mapping[str, Any]) -> ModelSpec:
+    prices = {k: float(v) for k, v in dict(raw.get("prices", {})).items()}
+    return ModelSpec(
+        name=str(raw["name"]),
+        kind=str(raw.get("kind", "chat")),
+        family=str(raw.get("family", "openai")),
+        prices=prices,
+    )
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build settings: defaults < TOML ``[server]`` < environment < explicit overrides (CLI)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    channels: list[ChannelSpec] = []
+    models: list[ModelSpec] = []
+    if config_file is not None:
+        document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        for name, raw in dict(document.get("server", {})).items():
+            values[name] = _coerce(name, raw)
+        channels += [_channel_from_toml(c, env) for c in document.get("channels", [])]
+        models += [_model_from_toml(m) for m in document.get("models", [])]
+    for name, var in _ENV_NAMES.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    channels += _channels_from_env(env)
+    settings = replace(Settings(), **values, channels=tuple(channels), models=tuple(models))
+    if settings.database_url:
+        settings = replace(settings, database_url=normalize_database_url(settings.database_url))
+    return settings

@@ -1,0 +1,48 @@
+"""Channel secrets are encrypted at rest with a key from the environment or a key file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class SecretBox:
+    """Encrypts and decrypts channel secrets (Fernet: AES-128-CBC with HMAC-SHA256)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def encrypt(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode()
+        except InvalidToken as exc:
+            raise ValueError(
+                "a channel secret cannot be decrypted: OMNIRELAY_SECRET_KEY or "
+                "data/secret.key is not the key it was stored with"
+            ) from exc
+
+
+def load_secret_box(env_key: str | None, data_dir: Path) -> SecretBox:
+    """Use ``OMNIRELAY_SECRET_KEY`` if given, else a key file generated once under data/."""
+    if env_key:
+        return SecretBox(env_key.encode("ascii"))
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+        try:
+            # link() fails if another process won the race; its key then stands.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return SecretBox(path.read_bytes().strip())

@@ -1,0 +1,1 @@
+"""Pure translation between wire formats: bytes and structures in, bytes and structures out."""

@@ -1,0 +1,99 @@
+"""The OpenAI wire format: the fields the gateway reads, and the envelopes it writes.
+
+Structs list only what routing and billing need; every other field stays in the raw body and
+is passed through untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from omnirelay.errors import GatewayError
+
+
+class StreamOptions(msgspec.Struct, omit_defaults=True):
+    include_usage: bool | None = None
+
+
+class ChatRequest(msgspec.Struct):
+    model: str
+    messages: list[msgspec.Raw]
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    n: int | None = 1
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+
+
+class CompletionRequest(msgspec.Struct):
+    model: str
+    prompt: msgspec.Raw
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    n: int | None = 1
+    best_of: int | None = None
+    max_tokens: int | None = 16
+
+
+class EmbeddingRequest(msgspec.Struct):
+    model: str
+    input: msgspec.Raw
+
+
+class SpeechRequest(msgspec.Struct):
+    model: str
+    input: str
+    voice: msgspec.Raw
+
+
+class ImageRequest(msgspec.Struct):
+    prompt: str
+    model: str = "dall-e-2"
+    n: int | None = 1
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class WithUsage(msgspec.Struct):
+    usage: Usage | None = None
+
+
+class WithData(msgspec.Struct):
+    data: list[msgspec.Raw] = []
+
+
+class WithDuration(msgspec.Struct):
+    duration: float | None = None
+
+
+class StreamChunk(msgspec.Struct):
+    choices: list[msgspec.Raw] = []
+    usage: Usage | None = None
+
+
+def error_body(error: GatewayError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.kind,
+            "param": error.param,
+            "code": error.code,
+        }
+    }
+
+
+def encode_error(error: GatewayError) -> bytes:
+    return msgspec.json.encode(error_body(error))
+
+
+def with_fields(body: bytes, **fields: Any) -> bytes:
+    """Re-encode a JSON object with some top-level fields replaced, the rest untouched."""
+    document = msgspec.json.decode(body)
+    document.update(fields)
+    return msgspec.json.encode(document)

@@ -1,0 +1,131 @@
+"""The shared resources of one serving process, created and closed by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from omnirelay.billing import Ledger
+from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
+from omnirelay.channels import load_channels, upsert_channels
+from omnirelay.config import ChannelSpec, Settings
+from omnirelay.crypto import SecretBox, load_secret_box
+from omnirelay.keys import KeyCache, ensure_admin_key
+from omnirelay.relay import Relay
+from omnirelay.routing import Router
+from omnirelay.store import Database, open_database
+from omnirelay.usage import UsageWriter
+from omnirelay.vendors import Vendor, default_vendors
+
+log = logging.getLogger(__name__)
+
+
+def demo_channels(settings: Settings) -> list[ChannelSpec]:
+    """In demo mode every vendor family is served by the sandbox on loopback."""
+    base = f"http://127.0.0.1:{settings.sandbox_port}"
+    return [
+        ChannelSpec(
+            name="sandbox-openai",
+            vendor="openai",
+            base_url=f"{base}/v1",
+            secret=settings.sandbox_key,
+            models=(),
+        )
+    ]
+
+
+async def bootstrap(settings: Settings) -> str | None:
+    """Run once before serving: migrate, seed the catalogue and channels, ensure an admin key.
+
+    Returns an admin key generated now (to be shown once), or None.
+    """
+    db = await open_database(settings.resolved_database_url, migrate=True)
+    try:
+        box = load_secret_box(settings.secret_key, settings.data_dir)
+        await seed_models(db, builtin_models(), settings.models)
+        specs = list(settings.channels)
+        if settings.demo:
+            specs += demo_channels(settings)
+        await upsert_channels(db, box, specs)
+        return await ensure_admin_key(db, settings.admin_key)
+    finally:
+        await db.close()
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    session: aiohttp.ClientSession
+    vendors: Mapping[str, Vendor]
+    keys: KeyCache
+    ledger: Ledger
+    usage: UsageWriter
+    router: Router
+    relay: Relay
+    catalogue: dict[str, ModelInfo] = field(default_factory=dict)
+    _refresher: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Gateway:
+        db = await open_database(settings.resolved_database_url, migrate=False)
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.upstream_connect_timeout,
+            sock_read=settings.upstream_read_timeout,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
+        )
+        router = Router()
+        vendors = default_vendors()
+        gateway = cls(
+            settings=settings,
+            db=db,
+            box=load_secret_box(settings.secret_key, settings.data_dir),
+            session=session,
+            vendors=vendors,
+            keys=KeyCache(db, settings.cache_ttl_seconds),
+            ledger=Ledger(db),
+            usage=UsageWriter(db, settings.usage_flush_seconds),
+            router=router,
+            relay=Relay(session, router, vendors),
+        )
+        await gateway.reload()
+        gateway.usage.start()
+        gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
+        return gateway
+
+    async def reload(self) -> None:
+        """Re-read the catalogue and channels (other processes may have changed them)."""
+        catalogue = await load_catalogue(self.db)
+        families = {name: vendor.families for name, vendor in self.vendors.items()}
+        channels = await load_channels(self.db, self.box, catalogue, families)
+        self.catalogue = catalogue
+        self.router.replace(channels)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.cache_ttl_seconds)
+            try:
+                await self.reload()
+            except Exception:  # noqa: BLE001 - keep serving on the last good state
+                log.exception("reloading channels failed; keeping the previous state")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        try:
+            await asyncio.wait_for(self.usage.stop(), 10)
+        finally:
+            await self.session.close()
+            await self.db.close()

@@ -1,0 +1,83 @@
+"""The billing lifecycle of one request: reserve on start, settle exactly once on finish."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from omnirelay.billing import Ledger, Usage, cost_of
+from omnirelay.catalogue import ModelInfo
+from omnirelay.keys import KeyRecord
+from omnirelay.usage import UsageEvent, UsageWriter
+
+
+@dataclass(slots=True)
+class Meter:
+    """Created after the hold is taken; ``finish`` queues the usage record and settlement."""
+
+    writer: UsageWriter
+    key: KeyRecord
+    model: ModelInfo
+    endpoint: str
+    request_id: str
+    reserved: int
+    stream: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    finished: bool = False
+
+    @classmethod
+    async def start(
+        cls,
+        ledger: Ledger,
+        writer: UsageWriter,
+        *,
+        key: KeyRecord,
+        model: ModelInfo,
+        endpoint: str,
+        request_id: str,
+        estimate: Usage,
+        stream: bool = False,
+    ) -> Meter:
+        reserved = await ledger.reserve(key, cost_of(model, estimate))
+        return cls(
+            writer=writer,
+            key=key,
+            model=model,
+            endpoint=endpoint,
+            request_id=request_id,
+            reserved=reserved,
+            stream=stream,
+        )
+
+    def finish(
+        self,
+        status: int,
+        usage: Usage | None = None,
+        *,
+        channel_id: int | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Settle: charge ``usage`` (nothing if None) and release the rest of the hold."""
+        if self.finished:
+            return 0
+        self.finished = True
+        cost = cost_of(self.model, usage) if usage is not None else 0
+        self.writer.record(
+            UsageEvent(
+                request_id=self.request_id,
+                key_id=self.key.id,
+                model=self.model.name,
+                endpoint=self.endpoint,
+                status=status,
+                channel_id=channel_id,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                units=usage.units if usage else 0,
+                cost=cost,
+                reserved=self.reserved,
+                latency_ms=int((time.perf_counter() - self.started) * 1000),
+                stream=self.stream,
+                error=error[:500] if error else None,
+            )
+        )
+        return cost

@@ -1,0 +1,96 @@
+"""Sends a request to the channels serving a model, failing over until one answers.
+
+Failover happens only before anything has reached the client: on a connection error, a
+timeout, an upstream 5xx or 429, or an upstream that rejects our credential. A 4xx that is
+the client's own fault is returned at once (another channel would say the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from omnirelay.channels import Channel
+from omnirelay.errors import GatewayError, NoChannelAvailable, UpstreamError, UpstreamTimeout
+from omnirelay.routing import Router
+from omnirelay.vendors import Operation, Vendor
+
+log = logging.getLogger(__name__)
+
+_FAILOVER_STATUSES = frozenset({401, 403, 408, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass(slots=True)
+class Opened:
+    """An upstream response whose status is a success; the caller reads and closes it."""
+
+    channel: Channel
+    response: aiohttp.ClientResponse
+
+
+# Builds the upstream body (and its content type) for a channel: model names may be mapped.
+BodyBuilder = Callable[[Channel], tuple[bytes, str]]
+
+
+class Relay:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        router: Router,
+        vendors: Mapping[str, Vendor],
+    ) -> None:
+        self._session = session
+        self.router = router
+        self._vendors = vendors
+
+    async def open(
+        self,
+        model: str,
+        operation: Operation,
+        body_for: BodyBuilder,
+    ) -> Opened:
+        """POST to the first channel that accepts; raise the last failure if none does."""
+        failure: GatewayError | None = None
+        for channel in self.router.candidates(model):
+            vendor = self._vendors.get(channel.vendor)
+            if vendor is None or operation not in vendor.operations:
+                continue
+            call = vendor.prepare(channel, operation)
+            body, content_type = body_for(channel)
+            headers = {**call.headers, "Content-Type": content_type}
+            try:
+                response = await self._session.post(call.url, data=body, headers=headers)
+            except TimeoutError:
+                failure = UpstreamTimeout(f"the upstream for '{model}' timed out")
+                self.router.report_failure(channel)
+                continue
+            except aiohttp.ClientError as exc:
+                log.warning("channel %s: %s", channel.name, type(exc).__name__)
+                failure = UpstreamError(
+                    f"the upstream for '{model}' could not be reached ({type(exc).__name__})"
+                )
+                self.router.report_failure(channel)
+                continue
+            if response.status < 400:
+                self.router.report_success(channel)
+                return Opened(channel=channel, response=response)
+            try:
+                error_body = await asyncio.wait_for(response.read(), 30)
+            except (TimeoutError, aiohttp.ClientError):
+                error_body = b""
+            finally:
+                response.release()
+            error = vendor.map_error(response.status, error_body)
+            if response.status not in _FAILOVER_STATUSES:
+                raise error
+            log.warning("channel %s answered HTTP %s", channel.name, response.status)
+            self.router.report_failure(channel)
+            failure = error
+        if failure is None:
+            raise NoChannelAvailable(f"no channel is available for the model '{model}'")
+        raise failure
+

@@ -1,0 +1,44 @@
+"""The sandbox server: every imitated vendor on one port, each under its real paths."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from omnirelay.sandbox import openai
+from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SANDBOX_KEY = web.AppKey("sandbox_key", str)
+
+
+def _openai_auth(expected: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/v1/"):
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if token != expected and not token.startswith("sk-fault-"):
+                return openai.error(
+                    401,
+                    "Incorrect API key provided. You can find your API key in the sandbox settings.",
+                    code="invalid_api_key",
+                )
+        return await handler(request)
+
+    return middleware
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def build_sandbox_app(api_key: str) -> web.Application:
+    """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails)."""
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_openai_auth(api_key)])
+    app[SANDBOX_KEY] = api_key
+    app[FILE_STORE] = FileStore()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/files/{name}", serve_file)
+    openai.add_routes(app)
+    return app

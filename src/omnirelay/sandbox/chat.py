@@ -1,0 +1,178 @@
+"""The sandbox's chat logic, free of HTTP: deterministic answers, tool calls, structured output.
+
+Answers mention the last user message; with tools it calls the tools the user names (or the
+first one) with arguments valid for their schemas; with ``json_schema`` it answers JSON valid
+for the schema. One word is one completion token, so usage is exact and predictable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnirelay.sandbox.schema_example import example_for
+
+
+class SandboxInputError(ValueError):
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True)
+class Answer:
+    content: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = "stop"
+
+    @property
+    def tokens(self) -> int:
+        words = len(self.content.split()) if self.content else 0
+        return words + sum(max(1, len(c.arguments) // 4) for c in self.tool_calls)
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def count_prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None) -> int:
+    total = 0
+    for message in messages:
+        total += 4 + len(text_of(message.get("content")).split())
+        if isinstance(message.get("content"), list):
+            total += 85 * sum(1 for p in message["content"] if isinstance(p, dict) and p.get("type") == "image_url")
+    if tools:
+        total += len(json.dumps(tools)) // 4
+    return total
+
+
+def describe_images(content: Any) -> list[str]:
+    """One phrase per image part; base64 data URLs are decoded (bad data is a 400)."""
+    phrases: list[str] = []
+    if not isinstance(content, list):
+        return phrases
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        url = str((part.get("image_url") or {}).get("url", ""))
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except binascii.Error as exc:
+                raise SandboxInputError("invalid base64 image data", "messages") from exc
+            phrases.append(f"an inline {header[5:].split(';')[0] or 'image'} of {len(raw)} bytes")
+        elif url.startswith(("http://", "https://")):
+            phrases.append(f"an image at {url}")
+        else:
+            raise SandboxInputError("image_url.url must be an http(s) URL or a data URL", "messages")
+    return phrases
+
+
+def _hint(text: str) -> str:
+    words = [w.strip(".,!?;:'\"()") for w in text.split()]
+    capitals = [w for w in words if w[:1].isupper()]
+    return (capitals[-1] if capitals else (words[-1] if words else "")) or "example"
+
+
+def _call_id(seed: str, index: int) -> str:
+    return "call_" + hashlib.sha256(f"{seed}:{index}".encode()).hexdigest()[:24]
+
+
+def _tool_calls(request: dict[str, Any], user_text: str) -> list[ToolCall]:
+    functions = [t.get("function", {}) for t in request["tools"] if t.get("type", "function") == "function"]
+    choice = request.get("tool_choice")
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        chosen = [f for f in functions if f.get("name") == wanted]
+    else:
+        lowered = user_text.lower()
+        chosen = [
+            f for f in functions
+            if str(f.get("name", "")).lower() in lowered
+            or str(f.get("name", "")).lower().replace("_", " ") in lowered
+        ]
+        chosen = chosen or functions[:1]
+    if request.get("parallel_tool_calls") is False:
+        chosen = chosen[:1]
+    hint = _hint(user_text)
+    return [
+        ToolCall(
+            id=_call_id(user_text + str(f.get("name")), i),
+            name=str(f.get("name")),
+            arguments=json.dumps(example_for(f.get("parameters") or {"type": "object"}, hint)),
+        )
+        for i, f in enumerate(chosen)
+    ]
+
+
+def answer_chat(request: dict[str, Any], choice_index: int = 0) -> Answer:
+    messages = request["messages"]
+    last = messages[-1]
+    user_messages = [m for m in messages if m.get("role") == "user"]
+    user_text = text_of(user_messages[-1].get("content")) if user_messages else ""
+    images = [p for m in user_messages for p in describe_images(m.get("content"))]
+    if request.get("tools") and request.get("tool_choice") != "none" and last.get("role") != "tool":
+        return Answer(content=None, tool_calls=_tool_calls(request, user_text), finish_reason="tool_calls")
+    if last.get("role") == "tool":
+        results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
+        content = "Tool results received: " + "; ".join(results)
+    else:
+        content = f"You said: {user_text}"
+        if images:
+            content = f"I see {len(images)} image(s): {', '.join(images)}. " + content
+        if choice_index:
+            content += f" (choice {choice_index})"
+    response_format = request.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return Answer(content=json.dumps(example_for(schema, _hint(user_text))))
+    if response_format.get("type") == "json_object":
+        return Answer(content=json.dumps({"answer": content}))
+    return _limit(content, request.get("max_completion_tokens") or request.get("max_tokens"))
+
+
+def _limit(content: str, max_tokens: int | None) -> Answer:
+    words = content.split(" ")
+    if max_tokens is not None and len(words) > max_tokens:
+        return Answer(content=" ".join(words[:max_tokens]), finish_reason="length")
+    return Answer(content=content)
+
+
+def answer_completion(prompt: str, max_tokens: int | None, choice_index: int) -> Answer:
+    text = f" You said: {prompt}" + (f" (choice {choice_index})" if choice_index else "")
+    return _limit(text, max_tokens if max_tokens is not None else 16)
+
+
+def validate_chat(request: dict[str, Any]) -> None:
+    if not isinstance(request.get("model"), str):
+        raise SandboxInputError("you must provide a model parameter", "model")
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise SandboxInputError("'messages' must be a non-empty array", "messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in {"system", "developer", "user", "assistant", "tool", "function"}:
+            raise SandboxInputError(f"invalid role in messages[{i}]", f"messages[{i}].role")
+    response_format = request.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        name = (response_format.get("json_schema") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise SandboxInputError("response_format.json_schema.name is required", "response_format")
+    n = request.get("n", 1)
+    if not isinstance(n, int) or n < 1:
+        raise SandboxInputError("'n' must be a positive integer", "n")

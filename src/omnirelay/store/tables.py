@@ -1,0 +1,91 @@
+"""Table definitions. Money columns are integer micro-dollars; JSON columns hold lists/maps."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    # NULL means unlimited; otherwise what the key may still spend, reservations deducted.
+    Column("quota_remaining", BigInteger, nullable=True),
+    Column("spent", BigInteger, nullable=False, default=0),
+    Column("models", JSON, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("vendor", String(50), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("secret_enc", Text, nullable=False),
+    Column("models", JSON, nullable=False),
+    Column("model_map", JSON, nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("weight", Integer, nullable=False, default=1),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("family", String(50), nullable=False),
+    # Prices in micro-dollars: per 1M input/output tokens, per request, per image,
+    # per audio second, per 1M characters. Zero means "not priced by this unit".
+    Column("input_per_mtok", BigInteger, nullable=False, default=0),
+    Column("output_per_mtok", BigInteger, nullable=False, default=0),
+    Column("per_request", BigInteger, nullable=False, default=0),
+    Column("per_image", BigInteger, nullable=False, default=0),
+    Column("per_second", BigInteger, nullable=False, default=0),
+    Column("per_mchar", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(64), nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("channel_id", Integer, nullable=True),
+    Column("endpoint", String(100), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("units", BigInteger, nullable=False, default=0),
+    Column("cost", BigInteger, nullable=False, default=0),
+    Column("latency_ms", Integer, nullable=False, default=0),
+    Column("status", Integer, nullable=False),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_usage_key_created", "key_id", "created_at"),
+    Index("ix_usage_request_id", "request_id"),
+)

@@ -1,0 +1,113 @@
+"""Usage records and quota settlement, written in batches by one background task per process.
+
+The response path only appends to an in-memory queue; every ``flush_seconds`` the writer
+inserts the records and applies each key's net settlement in one transaction. On shutdown it
+drains what is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+
+from omnirelay.store import Database, api_keys, usage_records
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 2000
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    request_id: str
+    key_id: int
+    model: str
+    endpoint: str
+    status: int
+    channel_id: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    units: int = 0
+    cost: int = 0
+    reserved: int = 0
+    latency_ms: int = 0
+    stream: bool = False
+    error: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class UsageWriter:
+    def __init__(self, db: Database, flush_seconds: float) -> None:
+        self._db = db
+        self._flush_seconds = flush_seconds
+        self._pending: list[UsageEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def record(self, event: UsageEvent) -> None:
+        """Queue a record; never blocks, never fails the request."""
+        self._pending.append(event)
+        if len(self._pending) >= MAX_BATCH:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-writer")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_seconds)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - the writer must outlive a database hiccup
+                log.exception("usage flush failed; will retry")
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await self._write(batch)
+        except BaseException:
+            self._pending[:0] = batch  # keep them for the next attempt
+            raise
+
+    async def _write(self, batch: list[UsageEvent]) -> None:
+        refunds: dict[int, int] = defaultdict(int)
+        spent: dict[int, int] = defaultdict(int)
+        rows = []
+        for event in batch:
+            refunds[event.key_id] += event.reserved - event.cost
+            spent[event.key_id] += event.cost
+            row = asdict(event)
+            row.pop("reserved")
+            rows.append(row)
+        async with self._db.engine.begin() as conn:
+            await conn.execute(usage_records.insert(), rows)
+            for key_id in sorted(spent):
+                # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
+                await conn.execute(
+                    update(api_keys)
+                    .where(api_keys.c.id == key_id)
+                    .values(
+                        quota_remaining=api_keys.c.quota_remaining + refunds[key_id],
+                        spent=api_keys.c.spent + spent[key_id],
+                    )
+                )

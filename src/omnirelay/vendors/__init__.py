@@ -1,0 +1,18 @@
+"""Upstream vendor adapters, found by name through one registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from omnirelay.vendors.base import Operation, UpstreamCall, Vendor
+from omnirelay.vendors.openai import OpenAIVendor
+
+
+def default_vendors() -> Mapping[str, Vendor]:
+    """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
+    adapters: list[Vendor] = [OpenAIVendor()]
+    return MappingProxyType({vendor.name: vendor for vendor in adapters})
+
+
+__all__ = ["Operation", "UpstreamCall", "Vendor", "default_vendors"]

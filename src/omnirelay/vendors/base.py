@@ -1,0 +1,53 @@
+"""The interface every upstream vendor adapter implements.
+
+An adapter knows its vendor's protocol: which URL serves an operation, how to authenticate,
+and how the vendor's errors map onto ours. Sending, failover and billing are shared
+(``relay.py``), so an adapter stays small and has no I/O policy of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from omnirelay.channels import Channel
+from omnirelay.errors import GatewayError
+
+
+class Operation(StrEnum):
+    CHAT = "chat"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+    SPEECH = "speech"
+    TRANSCRIPTION = "transcription"
+    TRANSLATION = "translation"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """Where and how to send one request to a vendor."""
+
+    url: str
+    headers: Mapping[str, str]
+
+
+class Vendor(Protocol):
+    """One upstream vendor's protocol."""
+
+    name: str
+    # Catalogue families this vendor serves when a channel lists no models.
+    families: frozenset[str]
+    # The wire format its chat endpoint speaks ("openai", "anthropic", "gemini").
+    wire_format: str
+    operations: frozenset[Operation]
+
+    def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
+        """The URL and headers (auth included) for ``operation`` on ``channel``."""
+        ...
+
+    def map_error(self, status: int, body: bytes) -> GatewayError:
+        """Turn an upstream error response into ours; the message must carry no secret."""
+        ...

@@ -1,0 +1,88 @@
+"""OpenAI and every server that speaks its API (the channel's base URL ends in ``/v1``)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from omnirelay.channels import Channel
+from omnirelay.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from omnirelay.vendors.base import Operation, UpstreamCall
+
+_PATHS: dict[Operation, str] = {
+    Operation.CHAT: "/chat/completions",
+    Operation.COMPLETION: "/completions",
+    Operation.EMBEDDING: "/embeddings",
+    Operation.SPEECH: "/audio/speech",
+    Operation.TRANSCRIPTION: "/audio/transcriptions",
+    Operation.TRANSLATION: "/audio/translations",
+    Operation.IMAGE: "/images/generations",
+}
+
+
+class _ErrorBody(msgspec.Struct):
+    message: str = ""
+    type: str | None = None
+    code: str | int | None = None
+    param: str | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody | str | None = None
+
+
+def _upstream_message(body: bytes) -> _ErrorBody:
+    try:
+        envelope = msgspec.json.decode(body, type=_ErrorEnvelope)
+    except msgspec.DecodeError:
+        return _ErrorBody(message=body[:300].decode("utf-8", "replace"))
+    if isinstance(envelope.error, _ErrorBody):
+        return envelope.error
+    return _ErrorBody(message=envelope.error or "")
+
+
+class OpenAIVendor:
+    name = "openai"
+    families = frozenset({"openai"})
+    wire_format = "openai"
+    operations = frozenset(_PATHS)
+
+    def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
+        return UpstreamCall(
+            url=channel.base_url + _PATHS[operation],
+            headers={"Authorization": f"Bearer {channel.secret}"},
+        )
+
+    def map_error(self, status: int, body: bytes) -> GatewayError:
+        detail = _upstream_message(body)
+        code = str(detail.code) if detail.code is not None else None
+        if status in (401, 403):
+            # The channel's credential is ours, not the client's: never echo the upstream text,
+            # which may quote part of the secret.
+            return UpstreamError(
+                f"the upstream rejected this gateway's credential (HTTP {status})",
+                code="upstream_auth_failed",
+            )
+        if status == 404:
+            return NotFound(detail.message or "not found upstream", code=code, param=detail.param)
+        if status == 413:
+            return PayloadTooLarge(detail.message or "request too large for the upstream")
+        if status in (408, 504):
+            return UpstreamTimeout(f"the upstream timed out (HTTP {status})")
+        if 400 <= status < 500 and status != 429:
+            return InvalidRequest(
+                detail.message or f"the upstream rejected the request (HTTP {status})",
+                code=code,
+                param=detail.param,
+                status=status if status in (400, 409, 422) else 400,
+            )
+        return UpstreamError(
+            f"the upstream failed (HTTP {status}): {detail.message[:200]}".rstrip(": "),
+            code="upstream_rate_limited" if status == 429 else "upstream_error",
+        )
