@@ -67,9 +67,11 @@ class Ledger:
             .values(quota_remaining=api_keys.c.quota_remaining - amount)
         )
         if amount == 0:
-            statement = update(api_keys).where(
-                api_keys.c.id == key.id, api_keys.c.quota_remaining > 0
-            ).values(quota_remaining=api_keys.c.quota_remaining)
+            statement = (
+                update(api_keys)
+                .where(api_keys.c.id == key.id, api_keys.c.quota_remaining > 0)
+                .values(quota_remaining=api_keys.c.quota_remaining)
+            )
         async with self._db.engine.begin() as conn:
             result = await conn.execute(statement)
         if result.rowcount != 1:

@@ -63,7 +63,10 @@ async def upsert_channels(db: Database, box: SecretBox, specs: Iterable[ChannelS
 
 
 async def load_channels(
-    db: Database, box: SecretBox, catalogue: Mapping[str, ModelInfo], families: Mapping[str, frozenset[str]]
+    db: Database,
+    box: SecretBox,
+    catalogue: Mapping[str, ModelInfo],
+    families: Mapping[str, frozenset[str]],
 ) -> list[Channel]:
     """Enabled channels; a channel listing no models serves every model of its vendor's families."""
     async with db.engine.connect() as conn:

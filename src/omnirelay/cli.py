@@ -22,7 +22,13 @@ from sqlalchemy import select
 
 from omnirelay.app import build_app
 from omnirelay.channels import upsert_channels
-from omnirelay.config import DEFAULT_PORT, DEFAULT_SANDBOX_PORT, ChannelSpec, Settings, load_settings
+from omnirelay.config import (
+    DEFAULT_PORT,
+    DEFAULT_SANDBOX_PORT,
+    ChannelSpec,
+    Settings,
+    load_settings,
+)
 from omnirelay.crypto import load_secret_box
 from omnirelay.gateway import bootstrap
 from omnirelay.keys import create_key
@@ -41,7 +47,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     web.run_app(
         build_app(settings),
         host=settings.host,
@@ -68,8 +76,18 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 2
 
 
 def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "omnirelay", "sandbox", "--host", "127.0.0.1",
-               "--port", str(settings.sandbox_port), "--key", settings.sandbox_key]
+    command = [
+        sys.executable,
+        "-m",
+        "omnirelay",
+        "sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.sandbox_port),
+        "--key",
+        settings.sandbox_key,
+    ]
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     _wait_healthy(f"http://127.0.0.1:{settings.sandbox_port}/healthz", process)
     return process
@@ -77,8 +95,10 @@ def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
 
 def _serve_many(settings: Settings) -> None:
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_run_worker, args=(settings, True), daemon=False)
-               for _ in range(settings.workers)]
+    workers = [
+        context.Process(target=_run_worker, args=(settings, True), daemon=False)
+        for _ in range(settings.workers)
+    ]
     for worker in workers:
         worker.start()
 
@@ -95,10 +115,16 @@ def _serve_many(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(
-        config_file=args.config, host=args.host, port=args.port, workers=args.workers,
-        demo=True if args.demo else None, sandbox_port=args.sandbox_port,
+        config_file=args.config,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        demo=True if args.demo else None,
+        sandbox_port=args.sandbox_port,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     sandbox = _start_sandbox(settings) if settings.demo else None
     try:
         generated = asyncio.run(bootstrap(settings))
@@ -106,8 +132,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"\n  admin key (shown once, keep it): {generated}\n", flush=True)
         where = f"http://{settings.host}:{settings.port}"
         mode = " with the sandbox vendors (demo)" if settings.demo else ""
-        print(f"omnirelay on {where}{mode}: {settings.workers} worker(s), "
-              f"database {settings.resolved_database_url.split('://')[0]}", flush=True)
+        print(
+            f"omnirelay on {where}{mode}: {settings.workers} worker(s), "
+            f"database {settings.resolved_database_url.split('://')[0]}",
+            flush=True,
+        )
         if settings.workers > 1:
             _serve_many(settings)
         else:
@@ -123,8 +152,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from omnirelay.sandbox.app import build_sandbox_app
 
     print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
-    web.run_app(build_sandbox_app(args.key), host=args.host, port=args.port, access_log=None,
-                print=None, loop=_new_loop())
+    web.run_app(
+        build_sandbox_app(args.key),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        loop=_new_loop(),
+    )
     return 0
 
 
@@ -132,12 +167,18 @@ async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
     await bootstrap(replace(settings, demo=False))
     db = await open_database(settings.resolved_database_url, migrate=False)
     try:
-        expires = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
+        expires = (
+            datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
+        )
         raw, _ = await create_key(
-            db, name=args.name,
+            db,
+            name=args.name,
             quota=usd_to_micro(args.quota) if args.quota is not None else None,
-            models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
-            expires_at=expires, is_admin=args.admin,
+            models=[m.strip() for m in args.models.split(",") if m.strip()]
+            if args.models
+            else None,
+            expires_at=expires,
+            is_admin=args.admin,
         )
         return raw
     finally:
@@ -152,10 +193,14 @@ async def _keys_list(settings: Settings) -> None:
     finally:
         await db.close()
     for row in rows:
-        quota = "unlimited" if row.quota_remaining is None else "$" + micro_to_usd(row.quota_remaining)
-        print(f"{row.id:>4}  {row.key_prefix}…  {row.name:<20} quota {quota:<14} "
-              f"spent ${micro_to_usd(row.spent)}  {'admin ' if row.is_admin else ''}"
-              f"{'' if row.enabled else 'disabled'}")
+        quota = (
+            "unlimited" if row.quota_remaining is None else "$" + micro_to_usd(row.quota_remaining)
+        )
+        print(
+            f"{row.id:>4}  {row.key_prefix}…  {row.name:<20} quota {quota:<14} "
+            f"spent ${micro_to_usd(row.spent)}  {'admin ' if row.is_admin else ''}"
+            f"{'' if row.enabled else 'disabled'}"
+        )
 
 
 async def _channels_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -163,9 +208,13 @@ async def _channels_add(settings: Settings, args: argparse.Namespace) -> None:
     db = await open_database(settings.resolved_database_url, migrate=False)
     try:
         spec = ChannelSpec(
-            name=args.name, vendor=args.vendor, base_url=args.base_url, secret=args.api_key,
+            name=args.name,
+            vendor=args.vendor,
+            base_url=args.base_url,
+            secret=args.api_key,
             models=tuple(m.strip() for m in (args.models or "").split(",") if m.strip()),
-            priority=args.priority, weight=args.weight,
+            priority=args.priority,
+            weight=args.weight,
         )
         await upsert_channels(db, load_secret_box(settings.secret_key, settings.data_dir), [spec])
     finally:
@@ -181,8 +230,10 @@ async def _channels_list(settings: Settings) -> None:
         await db.close()
     for row in rows:
         served = ",".join(row.models) or "(all of the vendor's models)"
-        print(f"{row.id:>4}  {row.name:<20} {row.vendor:<10} {row.base_url:<40} p{row.priority} "
-              f"w{row.weight} {'enabled' if row.enabled else 'disabled'}  {served}")
+        print(
+            f"{row.id:>4}  {row.name:<20} {row.vendor:<10} {row.base_url:<40} p{row.priority} "
+            f"w{row.weight} {'enabled' if row.enabled else 'disabled'}  {served}"
+        )
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -205,22 +256,34 @@ def cmd_channels(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omnirelay", description="A self-hosted AI model gateway.")
+    parser = argparse.ArgumentParser(
+        prog="omnirelay", description="A self-hosted AI model gateway."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "demo"):
-        serve = sub.add_parser(name, help="run the gateway" + (" with the sandbox vendors" if name == "demo" else ""))
+        serve = sub.add_parser(
+            name, help="run the gateway" + (" with the sandbox vendors" if name == "demo" else "")
+        )
         serve.add_argument("--host", default=None)
         serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT}")
         serve.add_argument("--workers", type=int, default=None)
-        serve.add_argument("--demo", action="store_true", default=name == "demo",
-                           help="also start the sandbox vendors and route every model to them")
-        serve.add_argument("--sandbox-port", type=int, default=None, help=f"default {DEFAULT_SANDBOX_PORT}")
+        serve.add_argument(
+            "--demo",
+            action="store_true",
+            default=name == "demo",
+            help="also start the sandbox vendors and route every model to them",
+        )
+        serve.add_argument(
+            "--sandbox-port", type=int, default=None, help=f"default {DEFAULT_SANDBOX_PORT}"
+        )
         serve.add_argument("--config", type=Path, default=None, help="a TOML file")
         serve.set_defaults(func=cmd_serve)
     sandbox = sub.add_parser("sandbox", help="run the vendor simulator alone")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
-    sandbox.add_argument("--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo"))
+    sandbox.add_argument(
+        "--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo")
+    )
     sandbox.set_defaults(func=cmd_sandbox)
 
     keys = sub.add_parser("keys", help="manage API keys")

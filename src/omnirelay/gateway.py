@@ -82,7 +82,10 @@ class Gateway:
             sock_read=settings.upstream_read_timeout,
         )
         session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
         )
         router = Router()
         vendors = default_vendors()
@@ -116,7 +119,7 @@ class Gateway:
             await asyncio.sleep(self.settings.cache_ttl_seconds)
             try:
                 await self.reload()
-            except Exception:  # noqa: BLE001 - keep serving on the last good state
+            except Exception:
                 log.exception("reloading channels failed; keeping the previous state")
 
     async def close(self) -> None:

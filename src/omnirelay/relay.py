@@ -93,4 +93,3 @@ class Relay:
         if failure is None:
             raise NoChannelAvailable(f"no channel is available for the model '{model}'")
         raise failure
-

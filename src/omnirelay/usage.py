@@ -75,7 +75,7 @@ class UsageWriter:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # noqa: BLE001 - the writer must outlive a database hiccup
+            except Exception:
                 log.exception("usage flush failed; will retry")
                 await asyncio.sleep(1.0)
 

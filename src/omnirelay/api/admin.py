@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from omnirelay.api.common import bearer_token, decode_json, gateway_of, read_body
 from omnirelay.api.openai import openai_errors
 from omnirelay.catalogue import PRICE_COLUMNS, model_row_to_json
-from omnirelay.config import ChannelSpec
 from omnirelay.channels import upsert_channels
+from omnirelay.config import ChannelSpec
 from omnirelay.errors import InvalidRequest, NotFound, PermissionDenied
 from omnirelay.gateway import Gateway
 from omnirelay.keys import create_key
@@ -62,7 +62,9 @@ async def _admin(request: web.Request) -> Gateway:
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(value), status=status, content_type="application/json")
+    return web.Response(
+        body=msgspec.json.encode(value), status=status, content_type="application/json"
+    )
 
 
 def _key_json(row: Any) -> dict[str, Any]:

@@ -41,7 +41,8 @@ async def read_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
-            f"request body is larger than this gateway accepts ({request.app._client_max_size} bytes)"
+            "request body is larger than this gateway accepts "
+            f"({gateway_of(request).settings.max_body_bytes} bytes)"
         ) from exc
 
 

@@ -98,7 +98,9 @@ async def _read_upstream(opened: Opened, meter: Meter) -> bytes:
         return await opened.response.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
         meter.finish(502, channel_id=opened.channel.id, error=f"upstream read: {exc!r}")
-        raise UpstreamError("the upstream connection broke before the response was complete") from exc
+        raise UpstreamError(
+            "the upstream connection broke before the response was complete"
+        ) from exc
     finally:
         opened.response.release()
 
@@ -120,7 +122,9 @@ async def _begin(request: web.Request) -> tuple[Gateway, KeyRecord, bytes]:
     return gateway, key, await read_body(request)
 
 
-async def _open(gateway: Gateway, meter: Meter, model: str, op: Operation, build: BodyBuilder) -> Opened:
+async def _open(
+    gateway: Gateway, meter: Meter, model: str, op: Operation, build: BodyBuilder
+) -> Opened:
     try:
         return await gateway.relay.open(model, op, build)
     except GatewayError as error:
@@ -164,7 +168,9 @@ async def _token_endpoint(
     extra: dict[str, object] = {}
     if stream and not client_wants_usage:
         extra["stream_options"] = {"include_usage": True}
-    opened = await _open(gateway, meter, parsed.model, operation, _json_body_builder(body, parsed.model, **extra))
+    opened = await _open(
+        gateway, meter, parsed.model, operation, _json_body_builder(body, parsed.model, **extra)
+    )
     if stream:
         return await relay_sse(
             request,
@@ -175,7 +181,9 @@ async def _token_endpoint(
             prompt_estimate=prompt_estimate,
         )
     data = await _read_upstream(opened, meter)
-    meter.finish(opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id)
+    meter.finish(
+        opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id
+    )
     return _json_response(opened, data, request_id)
 
 
@@ -208,12 +216,21 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     prompt_estimate = min(len(body) // 4, PROMPT_ESTIMATE_CAP)
     request_id = new_request_id()
     meter = await Meter.start(
-        gateway.ledger, gateway.usage, key=key, model=info, endpoint="embeddings",
-        request_id=request_id, estimate=Usage(prompt_tokens=prompt_estimate),
+        gateway.ledger,
+        gateway.usage,
+        key=key,
+        model=info,
+        endpoint="embeddings",
+        request_id=request_id,
+        estimate=Usage(prompt_tokens=prompt_estimate),
     )
-    opened = await _open(gateway, meter, parsed.model, Operation.EMBEDDING, _json_body_builder(body, parsed.model))
+    opened = await _open(
+        gateway, meter, parsed.model, Operation.EMBEDDING, _json_body_builder(body, parsed.model)
+    )
     data = await _read_upstream(opened, meter)
-    meter.finish(opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id)
+    meter.finish(
+        opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id
+    )
     return _json_response(opened, data, request_id)
 
 
@@ -227,10 +244,17 @@ async def images_generations(request: web.Request) -> web.StreamResponse:
     info = resolve_model(gateway, key, parsed.model, frozenset({"image"}))
     request_id = new_request_id()
     meter = await Meter.start(
-        gateway.ledger, gateway.usage, key=key, model=info, endpoint="images.generations",
-        request_id=request_id, estimate=Usage(images=count),
+        gateway.ledger,
+        gateway.usage,
+        key=key,
+        model=info,
+        endpoint="images.generations",
+        request_id=request_id,
+        estimate=Usage(images=count),
     )
-    opened = await _open(gateway, meter, parsed.model, Operation.IMAGE, _json_body_builder(body, parsed.model))
+    opened = await _open(
+        gateway, meter, parsed.model, Operation.IMAGE, _json_body_builder(body, parsed.model)
+    )
     data = await _read_upstream(opened, meter)
     try:
         delivered = len(msgspec.json.decode(data, type=WithData).data)
@@ -250,10 +274,17 @@ async def audio_speech(request: web.Request) -> web.StreamResponse:
     request_id = new_request_id()
     usage = Usage(characters=len(parsed.input))
     meter = await Meter.start(
-        gateway.ledger, gateway.usage, key=key, model=info, endpoint="audio.speech",
-        request_id=request_id, estimate=usage,
+        gateway.ledger,
+        gateway.usage,
+        key=key,
+        model=info,
+        endpoint="audio.speech",
+        request_id=request_id,
+        estimate=usage,
     )
-    opened = await _open(gateway, meter, parsed.model, Operation.SPEECH, _json_body_builder(body, parsed.model))
+    opened = await _open(
+        gateway, meter, parsed.model, Operation.SPEECH, _json_body_builder(body, parsed.model)
+    )
     upstream = opened.response
     response = web.StreamResponse(
         status=upstream.status,
@@ -277,7 +308,9 @@ async def audio_speech(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _transcribe(request: web.Request, operation: Operation, endpoint: str) -> web.StreamResponse:
+async def _transcribe(
+    request: web.Request, operation: Operation, endpoint: str
+) -> web.StreamResponse:
     gateway, key, body = await _begin(request)
     content_type = request.headers.get("Content-Type", "")
     try:
@@ -294,8 +327,13 @@ async def _transcribe(request: web.Request, operation: Operation, endpoint: str)
     request_id = new_request_id()
     estimated = estimate_duration(upload.data)
     meter = await Meter.start(
-        gateway.ledger, gateway.usage, key=key, model=info, endpoint=endpoint,
-        request_id=request_id, estimate=Usage(seconds=estimated),
+        gateway.ledger,
+        gateway.usage,
+        key=key,
+        model=info,
+        endpoint=endpoint,
+        request_id=request_id,
+        estimate=Usage(seconds=estimated),
     )
 
     def build(channel: Channel) -> tuple[bytes, str]:

@@ -18,11 +18,11 @@ def wav_duration(data: bytes) -> float | None:
         chunk_id = data[offset : offset + 4]
         (size,) = struct.unpack_from("<I", data, offset + 4)
         if chunk_id == b"fmt " and size >= 16:
-            (byte_rate,) = struct.unpack_from("<I", data, offset + 16)
+            byte_rate = int(struct.unpack_from("<I", data, offset + 16)[0])
         elif chunk_id == b"data":
             if byte_rate == 0:
                 return None
-            return min(size, len(data) - offset - 8) / byte_rate
+            return float(min(size, len(data) - offset - 8) / byte_rate)
         offset += 8 + size + (size & 1)
     return None
 

@@ -19,7 +19,10 @@ class Part:
 
 def parse_form(body: bytes, content_type: str) -> list[Part]:
     """Split a multipart/form-data body into its parts (raises ValueError if it is not one)."""
-    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+    if (
+        not content_type.lower().startswith("multipart/form-data")
+        or "boundary=" not in content_type
+    ):
         raise ValueError("expected a multipart/form-data body with a boundary")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from omnirelay.sandbox import openai
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
@@ -13,7 +14,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SANDBOX_KEY = web.AppKey("sandbox_key", str)
 
 
-def _openai_auth(expected: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _openai_auth(expected: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/v1/"):
@@ -21,7 +22,7 @@ def _openai_auth(expected: str) -> Callable[[web.Request, Handler], Awaitable[we
             if token != expected and not token.startswith("sk-fault-"):
                 return openai.error(
                     401,
-                    "Incorrect API key provided. You can find your API key in the sandbox settings.",
+                    "Incorrect API key provided (the sandbox expects its configured key).",
                     code="invalid_api_key",
                 )
         return await handler(request)

@@ -46,7 +46,9 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 
@@ -55,7 +57,11 @@ def count_prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None)
     for message in messages:
         total += 4 + len(text_of(message.get("content")).split())
         if isinstance(message.get("content"), list):
-            total += 85 * sum(1 for p in message["content"] if isinstance(p, dict) and p.get("type") == "image_url")
+            total += 85 * sum(
+                1
+                for p in message["content"]
+                if isinstance(p, dict) and p.get("type") == "image_url"
+            )
     if tools:
         total += len(json.dumps(tools)) // 4
     return total
@@ -80,7 +86,9 @@ def describe_images(content: Any) -> list[str]:
         elif url.startswith(("http://", "https://")):
             phrases.append(f"an image at {url}")
         else:
-            raise SandboxInputError("image_url.url must be an http(s) URL or a data URL", "messages")
+            raise SandboxInputError(
+                "image_url.url must be an http(s) URL or a data URL", "messages"
+            )
     return phrases
 
 
@@ -95,7 +103,9 @@ def _call_id(seed: str, index: int) -> str:
 
 
 def _tool_calls(request: dict[str, Any], user_text: str) -> list[ToolCall]:
-    functions = [t.get("function", {}) for t in request["tools"] if t.get("type", "function") == "function"]
+    functions = [
+        t.get("function", {}) for t in request["tools"] if t.get("type", "function") == "function"
+    ]
     choice = request.get("tool_choice")
     if isinstance(choice, dict):
         wanted = (choice.get("function") or {}).get("name")
@@ -103,7 +113,8 @@ def _tool_calls(request: dict[str, Any], user_text: str) -> list[ToolCall]:
     else:
         lowered = user_text.lower()
         chosen = [
-            f for f in functions
+            f
+            for f in functions
             if str(f.get("name", "")).lower() in lowered
             or str(f.get("name", "")).lower().replace("_", " ") in lowered
         ]
@@ -128,7 +139,9 @@ def answer_chat(request: dict[str, Any], choice_index: int = 0) -> Answer:
     user_text = text_of(user_messages[-1].get("content")) if user_messages else ""
     images = [p for m in user_messages for p in describe_images(m.get("content"))]
     if request.get("tools") and request.get("tool_choice") != "none" and last.get("role") != "tool":
-        return Answer(content=None, tool_calls=_tool_calls(request, user_text), finish_reason="tool_calls")
+        return Answer(
+            content=None, tool_calls=_tool_calls(request, user_text), finish_reason="tool_calls"
+        )
     if last.get("role") == "tool":
         results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
         content = "Tool results received: " + "; ".join(results)
@@ -166,13 +179,22 @@ def validate_chat(request: dict[str, Any]) -> None:
     if not isinstance(messages, list) or not messages:
         raise SandboxInputError("'messages' must be a non-empty array", "messages")
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in {"system", "developer", "user", "assistant", "tool", "function"}:
+        if not isinstance(message, dict) or message.get("role") not in {
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        }:
             raise SandboxInputError(f"invalid role in messages[{i}]", f"messages[{i}].role")
     response_format = request.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         name = (response_format.get("json_schema") or {}).get("name")
         if not isinstance(name, str) or not name:
-            raise SandboxInputError("response_format.json_schema.name is required", "response_format")
+            raise SandboxInputError(
+                "response_format.json_schema.name is required", "response_format"
+            )
     n = request.get("n", 1)
     if not isinstance(n, int) or n < 1:
         raise SandboxInputError("'n' must be a positive integer", "n")

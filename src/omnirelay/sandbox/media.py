@@ -28,7 +28,11 @@ def tone_samples(text: str, *, seconds: float | None = None, speed: float = 1.0)
             samples.append(int(9000 * envelope * math.sin(step * i)))
     if seconds is not None:
         wanted = int(seconds * SAMPLE_RATE)
-        samples = samples[:wanted] if len(samples) >= wanted else samples + array("h", bytes(2 * (wanted - len(samples))))
+        samples = (
+            samples[:wanted]
+            if len(samples) >= wanted
+            else samples + array("h", bytes(2 * (wanted - len(samples))))
+        )
     return samples
 
 
@@ -55,14 +59,14 @@ def png_bytes(width: int, height: int, seed: str) -> bytes:
     rows = []
     for y in range(height):
         t = y / max(height - 1, 1)
-        pixel = bytes(
-            (int(r0 + (r1 - r0) * t), int(g0 + (g1 - g0) * t), int(b0 + (b1 - b0) * t))
-        )
+        pixel = bytes((int(r0 + (r1 - r0) * t), int(g0 + (g1 - g0) * t), int(b0 + (b1 - b0) * t)))
         rows.append(b"\x00" + pixel * width)
     raw = b"".join(rows)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (

@@ -30,11 +30,20 @@ from omnirelay.sandbox.faults import Fault, apply_before, fault_for
 from omnirelay.sandbox.files import files_of
 
 MODELS = {
-    "gpt-4o": "chat", "gpt-4o-mini": "chat", "gpt-4.1": "chat", "gpt-4.1-mini": "chat",
-    "gpt-3.5-turbo": "chat", "gpt-3.5-turbo-instruct": "completion",
-    "text-embedding-3-small": "embedding", "text-embedding-3-large": "embedding",
-    "text-embedding-ada-002": "embedding", "tts-1": "speech", "tts-1-hd": "speech",
-    "whisper-1": "transcription", "dall-e-3": "image", "dall-e-2": "image",
+    "gpt-4o": "chat",
+    "gpt-4o-mini": "chat",
+    "gpt-4.1": "chat",
+    "gpt-4.1-mini": "chat",
+    "gpt-3.5-turbo": "chat",
+    "gpt-3.5-turbo-instruct": "completion",
+    "text-embedding-3-small": "embedding",
+    "text-embedding-3-large": "embedding",
+    "text-embedding-ada-002": "embedding",
+    "tts-1": "speech",
+    "tts-1-hd": "speech",
+    "whisper-1": "transcription",
+    "dall-e-3": "image",
+    "dall-e-2": "image",
 }
 EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
 IMAGE_SIZES = {
@@ -45,8 +54,12 @@ IMAGE_SIZES = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error(status: int, message: str, param: str | None = None, code: str | None = None) -> web.Response:
-    kind = {401: "invalid_request_error", 404: "invalid_request_error"}.get(status, "invalid_request_error")
+def error(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> web.Response:
+    kind = {401: "invalid_request_error", 404: "invalid_request_error"}.get(
+        status, "invalid_request_error"
+    )
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status)
 
@@ -63,7 +76,9 @@ class _NotFound(Exception):
     pass
 
 
-def endpoint(handler: Callable[[web.Request, dict[str, Any], Fault], Awaitable[web.StreamResponse]]) -> Handler:
+def endpoint(
+    handler: Callable[[web.Request, dict[str, Any], Fault], Awaitable[web.StreamResponse]],
+) -> Handler:
     """JSON endpoints: parse, apply faults, map input errors to OpenAI's 400/404."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -87,7 +102,9 @@ def endpoint(handler: Callable[[web.Request, dict[str, Any], Fault], Awaitable[w
     return wrapped
 
 
-def _chunk(base: dict[str, Any], choices: list[dict[str, Any]], usage: Any = None, with_usage: bool = False) -> bytes:
+def _chunk(
+    base: dict[str, Any], choices: list[dict[str, Any]], usage: Any = None, with_usage: bool = False
+) -> bytes:
     event = {**base, "choices": choices}
     if with_usage:
         event["usage"] = usage
@@ -116,13 +133,25 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
 
 def _deltas(answer: Answer) -> list[dict[str, Any]]:
     """The deltas one choice streams: role, then words or tool-call fragments."""
-    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": "" if answer.content is not None else None}]
+    deltas: list[dict[str, Any]] = [
+        {"role": "assistant", "content": "" if answer.content is not None else None}
+    ]
     if answer.content:
         words = answer.content.split(" ")
         deltas += [{"content": (" " if i else "") + w} for i, w in enumerate(words)]
     for index, call in enumerate(answer.tool_calls):
-        deltas.append({"tool_calls": [{"index": index, "id": call.id, "type": "function",
-                                       "function": {"name": call.name, "arguments": ""}}]})
+        deltas.append(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": ""},
+                    }
+                ]
+            }
+        )
         for start in range(0, len(call.arguments), 8):
             fragment = call.arguments[start : start + 8]
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
@@ -132,24 +161,36 @@ def _deltas(answer: Answer) -> list[dict[str, Any]]:
 async def _stream(
     request: web.Request,
     base: dict[str, Any],
-    streams: list[list[dict[str, Any]]],
+    streams: list[list[Any]],
     finishes: list[str],
     usage: dict[str, Any],
     fault: Fault,
     include_usage: bool,
     delta_key: str = "delta",
 ) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await response.prepare(request)
     sent = 0
     events: list[bytes] = []
     for step in range(max(len(s) for s in streams)):
         for index, deltas in enumerate(streams):
             if step < len(deltas):
-                choice = {"index": index, delta_key: deltas[step], "logprobs": None, "finish_reason": None}
+                choice = {
+                    "index": index,
+                    delta_key: deltas[step],
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
                 events.append(_chunk(base, [choice], None, include_usage))
     for index, finish in enumerate(finishes):
-        final = {"index": index, delta_key: {} if delta_key == "delta" else "", "logprobs": None, "finish_reason": finish}
+        final = {
+            "index": index,
+            delta_key: {} if delta_key == "delta" else "",
+            "logprobs": None,
+            "finish_reason": finish,
+        }
         events.append(_chunk(base, [final], None, include_usage))
     if include_usage:
         events.append(_chunk(base, [], usage, True))
@@ -170,32 +211,52 @@ async def _stream(
 
 
 @endpoint
-async def chat_completions(request: web.Request, body: dict[str, Any], fault: Fault) -> web.StreamResponse:
+async def chat_completions(
+    request: web.Request, body: dict[str, Any], fault: Fault
+) -> web.StreamResponse:
     validate_chat(body)
     _check_model(body, "chat")
     n = int(body.get("n") or 1)
     answers = [answer_chat(body, i) for i in range(n)]
     prompt = count_prompt_tokens(body["messages"], body.get("tools"))
     usage = _usage(prompt, sum(a.tokens for a in answers))
-    base = {"id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"], "system_fingerprint": "fp_sandbox"}
+    base = {
+        "id": "chatcmpl-" + secrets.token_hex(12),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": "fp_sandbox",
+    }
     if body.get("stream"):
         base["object"] = "chat.completion.chunk"
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await _stream(request, base, [_deltas(a) for a in answers], [a.finish_reason for a in answers],
-                             usage, fault, include_usage)
-    choices = [{"index": i, "message": _message(a), "logprobs": None, "finish_reason": a.finish_reason}
-               for i, a in enumerate(answers)]
+        return await _stream(
+            request,
+            base,
+            [_deltas(a) for a in answers],
+            [a.finish_reason for a in answers],
+            usage,
+            fault,
+            include_usage,
+        )
+    choices = [
+        {"index": i, "message": _message(a), "logprobs": None, "finish_reason": a.finish_reason}
+        for i, a in enumerate(answers)
+    ]
     return web.json_response({**base, "choices": choices, "usage": usage})
 
 
 @endpoint
-async def completions(request: web.Request, body: dict[str, Any], fault: Fault) -> web.StreamResponse:
+async def completions(
+    request: web.Request, body: dict[str, Any], fault: Fault
+) -> web.StreamResponse:
     _check_model(body, "completion")
     prompt = body.get("prompt")
     if prompt is None:
         raise SandboxInputError("you must provide a prompt parameter", "prompt")
-    prompts = prompt if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt) else [prompt]
+    prompts = (
+        prompt if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt) else [prompt]
+    )
     prompts = [p if isinstance(p, str) else " ".join(map(str, p)) for p in prompts]
     n = int(body.get("n") or 1)
     answers = []
@@ -206,15 +267,32 @@ async def completions(request: web.Request, body: dict[str, Any], fault: Fault) 
                 answer.content = text + (answer.content or "")
             answers.append(answer)
     usage = _usage(sum(len(p.split()) for p in prompts), sum(a.tokens for a in answers))
-    base = {"id": "cmpl-" + secrets.token_hex(12), "object": "text_completion", "created": int(time.time()),
-            "model": body["model"]}
+    base = {
+        "id": "cmpl-" + secrets.token_hex(12),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": body["model"],
+    }
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        words = [[(" " if i else "") + w for i, w in enumerate((a.content or "").split(" "))] for a in answers]
-        return await _stream(request, base, words, [a.finish_reason for a in answers], usage, fault,
-                             include_usage, delta_key="text")
-    choices = [{"text": a.content, "index": i, "logprobs": None, "finish_reason": a.finish_reason}
-               for i, a in enumerate(answers)]
+        words = [
+            [(" " if i else "") + w for i, w in enumerate((a.content or "").split(" "))]
+            for a in answers
+        ]
+        return await _stream(
+            request,
+            base,
+            words,
+            [a.finish_reason for a in answers],
+            usage,
+            fault,
+            include_usage,
+            delta_key="text",
+        )
+    choices = [
+        {"text": a.content, "index": i, "logprobs": None, "finish_reason": a.finish_reason}
+        for i, a in enumerate(answers)
+    ]
     return web.json_response({**base, "choices": choices, "usage": usage})
 
 
@@ -227,7 +305,9 @@ def _vector(model: str, text: str, dimensions: int) -> list[float]:
 
 
 @endpoint
-async def embeddings(request: web.Request, body: dict[str, Any], fault: Fault) -> web.StreamResponse:
+async def embeddings(
+    request: web.Request, body: dict[str, Any], fault: Fault
+) -> web.StreamResponse:
     _check_model(body, "embedding")
     raw = body.get("input")
     if raw is None or raw == "" or raw == []:
@@ -249,8 +329,14 @@ async def embeddings(request: web.Request, body: dict[str, Any], fault: Fault) -
             embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     tokens = sum(max(1, len(t.split())) for t in texts)
-    return web.json_response({"object": "list", "data": data, "model": body["model"],
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return web.json_response(
+        {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 @endpoint
@@ -305,13 +391,15 @@ async def speech(request: web.Request, body: dict[str, Any], fault: Fault) -> we
     elif fmt == "pcm":
         audio, kind = samples.tobytes(), "audio/pcm"
     else:
-        raise SandboxInputError(f"the sandbox encodes mp3, wav and pcm, not '{fmt}'", "response_format")
+        raise SandboxInputError(
+            f"the sandbox encodes mp3, wav and pcm, not '{fmt}'", "response_format"
+        )
     return web.Response(body=audio, content_type=kind)
 
 
 def _timestamp(seconds: float, sep: str) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}{sep}{int(seconds % 1 * 1000):03d}"
+    whole, millis = int(seconds), int(seconds % 1 * 1000)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}{sep}{millis:03d}"
 
 
 async def _transcribe(request: web.Request, task: str) -> web.StreamResponse:
@@ -328,24 +416,49 @@ async def _transcribe(request: web.Request, task: str) -> web.StreamResponse:
     if upload is None:
         return error(400, "you must provide a file", "file")
     if MODELS.get(model or "") != "transcription":
-        return error(404, f"The model `{model}` does not exist or you do not have access to it.", "model",
-                     "model_not_found")
+        return error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            "model",
+            "model_not_found",
+        )
     duration = round(estimate_duration(upload.data), 2)
     text = f"Sandbox {task} of {upload.filename}: {duration:.1f} seconds of audio."
     fmt = multipart.field(parts, "response_format") or "json"
     if fmt == "json":
-        return web.json_response({"text": text, "usage": {"type": "duration", "seconds": int(duration + 0.999)}})
+        return web.json_response(
+            {"text": text, "usage": {"type": "duration", "seconds": int(duration + 0.999)}}
+        )
     if fmt == "verbose_json":
-        segment = {"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [],
-                   "temperature": 0.0, "avg_logprob": -0.1, "compression_ratio": 1.0, "no_speech_prob": 0.0}
-        return web.json_response({"task": task, "language": multipart.field(parts, "language") or "english",
-                                  "duration": duration, "text": text, "segments": [segment]})
+        segment = {
+            "id": 0,
+            "seek": 0,
+            "start": 0.0,
+            "end": duration,
+            "text": text,
+            "tokens": [],
+            "temperature": 0.0,
+            "avg_logprob": -0.1,
+            "compression_ratio": 1.0,
+            "no_speech_prob": 0.0,
+        }
+        return web.json_response(
+            {
+                "task": task,
+                "language": multipart.field(parts, "language") or "english",
+                "duration": duration,
+                "text": text,
+                "segments": [segment],
+            }
+        )
     if fmt == "text":
         return web.Response(text=text + "\n", content_type="text/plain")
     if fmt in ("srt", "vtt"):
         sep = "," if fmt == "srt" else "."
         cue = f"{_timestamp(0, sep)} --> {_timestamp(duration, sep)}\n{text}\n"
-        return web.Response(text=("1\n" + cue) if fmt == "srt" else ("WEBVTT\n\n" + cue), content_type="text/plain")
+        return web.Response(
+            text=("1\n" + cue) if fmt == "srt" else ("WEBVTT\n\n" + cue), content_type="text/plain"
+        )
     return error(400, f"'{fmt}' is not a valid response_format", "response_format")
 
 
@@ -358,7 +471,9 @@ async def translations(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
-    data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "sandbox"} for m in MODELS]
+    data = [
+        {"id": m, "object": "model", "created": 1700000000, "owned_by": "sandbox"} for m in MODELS
+    ]
     return web.json_response({"object": "list", "data": data})
 
 

@@ -73,8 +73,13 @@ def _number(schema: dict[str, Any], default: float, *, integer: bool) -> float |
 
 
 def _string(schema: dict[str, Any], hint: str) -> str:
-    formats = {"date": "2024-01-01", "date-time": "2024-01-01T00:00:00Z", "email": "a@example.com",
-               "uri": "https://example.com", "uuid": "00000000-0000-4000-8000-000000000000"}
+    formats = {
+        "date": "2024-01-01",
+        "date-time": "2024-01-01T00:00:00Z",
+        "email": "a@example.com",
+        "uri": "https://example.com",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }
     if schema.get("format") in formats:
         return formats[schema["format"]]
     text = hint or "example"

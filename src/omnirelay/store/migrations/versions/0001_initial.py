@@ -61,9 +61,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "usage_records",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
         sa.Column("request_id", sa.String(64), nullable=False),
         sa.Column("key_id", sa.Integer, nullable=False),
         sa.Column("model", sa.String(200), nullable=False),

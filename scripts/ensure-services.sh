@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite starts by itself: a PostgreSQL server (the tests run initdb
+# into a temp dir and start it on a free port). Idempotent; needs root or sudo for apt.
+set -euo pipefail
+
+have_initdb() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! have_initdb; then
+  echo "installing PostgreSQL (initdb not found)"
+  apt_install postgresql
+fi
+echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1)"

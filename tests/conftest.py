@@ -1,0 +1,67 @@
+"""Fixtures that start real servers: PostgreSQL, the sandbox, and omnirelay itself.
+
+Tests that take ``gateway`` run once per database backend (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer, create_database, start_postgres
+from tests.support.servers import GatewayProcess, start_gateway
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    given = os.environ.get("OMNIRELAY_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    server: PostgresServer = start_postgres()
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> object:
+    """A factory: backend name → URL of a fresh, empty database."""
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            path = tmp_path_factory.mktemp("sqlite") / "omnirelay.db"
+            return f"sqlite+aiosqlite:///{path}"
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        return create_database(admin_url, "t_" + uuid.uuid4().hex[:12])
+
+    return make
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def gateway(
+    request: pytest.FixtureRequest,
+    new_database_url: object,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[GatewayProcess]:
+    """One live gateway per backend, shared by the session (tests create their own keys)."""
+    url = new_database_url(request.param)  # type: ignore[operator]
+    process = start_gateway(url, tmp_path_factory.mktemp(f"gw-{request.param}"))
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

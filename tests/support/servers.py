@@ -1,0 +1,135 @@
+"""Real servers for tests: the gateway (``omnirelay serve``) and the sandbox, as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.postgres import free_port
+
+ADMIN_KEY = "sk-or-test-admin-0123456789"
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 30
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class GatewayProcess:
+    """A running ``omnirelay serve --demo``; ``url`` is its base, ``admin_key`` its admin key."""
+
+    url: str
+    database_url: str
+    data_dir: Path
+    sandbox_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    admin_key: str = ADMIN_KEY
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def create_key(
+        self, name: str = "test", quota_usd: float | None = None, models: list[str] | None = None
+    ) -> tuple[str, int]:
+        body: dict[str, Any] = {"name": name}
+        if quota_usd is not None:
+            body["quota_usd"] = quota_usd
+        if models is not None:
+            body["models"] = models
+        response = self.admin("POST", "/admin/keys", json=body)
+        response.raise_for_status()
+        data = response.json()
+        return data["key"], data["id"]
+
+    def key_info(self, key_id: int) -> dict[str, Any]:
+        response = self.admin("GET", f"/admin/keys/{key_id}")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def usage(self, **query: Any) -> list[dict[str, Any]]:
+        response = self.admin("GET", "/admin/usage", params=query)
+        response.raise_for_status()
+        return list(response.json()["data"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_gateway(
+    database_url: str,
+    data_dir: Path,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+) -> GatewayProcess:
+    port, sandbox_port = free_port(), free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "OMNIRELAY_DATABASE_URL": database_url,
+        "OMNIRELAY_ADMIN_KEY": ADMIN_KEY,
+        "OMNIRELAY_DATA_DIR": str(data_dir),
+        **(extra_env or {}),
+    }
+    env.pop("OPENAI_API_KEY", None)
+    log = data_dir / f"gateway-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "omnirelay",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+        "--sandbox-port",
+        str(sandbox_port),
+        "--workers",
+        str(workers),
+        *(extra_args or []),
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url + "/healthz", process, log)
+    return GatewayProcess(
+        url=url,
+        database_url=database_url,
+        data_dir=data_dir,
+        sandbox_url=f"http://127.0.0.1:{sandbox_port}",
+        process=process,
+        log=log,
+        extra_env=extra_env or {},
+    )
