@@ -94,8 +94,12 @@ def start_gateway(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
+    sandbox_port: int | None = None,
+    config: str | None = None,
 ) -> GatewayProcess:
-    port, sandbox_port = free_port(), free_port()
+    """Start ``omnirelay serve --demo``; ``config`` is TOML text, in which ``{sandbox}`` stands
+    for the sandbox's base URL."""
+    port, sandbox_port = free_port(), sandbox_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -106,6 +110,11 @@ def start_gateway(
     }
     env.pop("OPENAI_API_KEY", None)
     log = data_dir / f"gateway-{port}.log"
+    extra_args = list(extra_args or [])
+    if config is not None:
+        path = data_dir / f"config-{port}.toml"
+        path.write_text(config.replace("{sandbox}", f"http://127.0.0.1:{sandbox_port}"))
+        extra_args += ["--config", str(path)]
     command = [
         sys.executable,
         "-m",

@@ -243,7 +243,11 @@ async def chat_completions(
         {"index": i, "message": _message(a), "logprobs": None, "finish_reason": a.finish_reason}
         for i, a in enumerate(answers)
     ]
-    return web.json_response({**base, "choices": choices, "usage": usage})
+    result = {**base, "choices": choices, "usage": usage}
+    if "sandbox_echo" in body:
+        # Lets tests see that fields the gateway does not know reach the vendor and come back.
+        result["sandbox_echo"] = body["sandbox_echo"]
+    return web.json_response(result)
 
 
 @endpoint
