@@ -78,6 +78,18 @@ class GatewayProcess:
         response.raise_for_status()
         return list(response.json()["data"])
 
+    def wait_for_usage(
+        self, *, key_id: int, count: int, timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """Usage records are written in batches: wait until ``count`` exist for the key."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.usage(key_id=key_id)
+            if len(records) >= count or time.monotonic() > deadline:
+                assert len(records) == count, records
+                return records
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

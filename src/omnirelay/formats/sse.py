@@ -18,9 +18,10 @@ class EventSplitter:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
         data = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in data:
+            # Normalise after joining: a CRLF may straddle two chunks.
+            data = data.replace(b"\r\n", b"\n")
         if b"\n\n" not in data:
             self._buffer = data
             return []
