@@ -13,7 +13,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -164,7 +163,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
-    await bootstrap(replace(settings, demo=False))
+    await bootstrap(settings, with_demo_channels=False, ensure_admin=False)
     db = await open_database(settings.resolved_database_url, migrate=False)
     try:
         expires = (
@@ -204,7 +203,7 @@ async def _keys_list(settings: Settings) -> None:
 
 
 async def _channels_add(settings: Settings, args: argparse.Namespace) -> None:
-    await bootstrap(replace(settings, demo=False))
+    await bootstrap(settings, with_demo_channels=False, ensure_admin=False)
     db = await open_database(settings.resolved_database_url, migrate=False)
     try:
         spec = ChannelSpec(
@@ -237,7 +236,7 @@ async def _channels_list(settings: Settings) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config)
+    settings = load_settings(config_file=args.config, demo=True if args.demo else None)
     if args.keys_command == "create":
         print(asyncio.run(_keys_create(settings, args)))
     else:
@@ -246,7 +245,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_channels(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config)
+    settings = load_settings(config_file=args.config, demo=True if args.demo else None)
     if args.channels_command == "add":
         asyncio.run(_channels_add(settings, args))
         print(f"channel {args.name} saved")
@@ -288,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys.add_argument("--config", type=Path, default=None)
+    keys.add_argument("--demo", action="store_true", help="the demo database (data/demo.db)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
     create.add_argument("--name", required=True)
@@ -300,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     chans = sub.add_parser("channels", help="manage upstream channels")
     chans.add_argument("--config", type=Path, default=None)
+    chans.add_argument("--demo", action="store_true", help="the demo database (data/demo.db)")
     chans_sub = chans.add_subparsers(dest="channels_command", required=True)
     add = chans_sub.add_parser("add", help="add or update a channel")
     add.add_argument("--name", required=True)

@@ -65,7 +65,9 @@ class Settings:
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'omnirelay.db'}"
+        # The demo keeps its own database, so its sandbox channels never leak into real use.
+        name = "demo.db" if self.demo else "omnirelay.db"
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / name}"
 
 
 _ENV_NAMES: dict[str, str] = {

@@ -39,7 +39,9 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
     ]
 
 
-async def bootstrap(settings: Settings) -> str | None:
+async def bootstrap(
+    settings: Settings, *, with_demo_channels: bool = True, ensure_admin: bool = True
+) -> str | None:
     """Run once before serving: migrate, seed the catalogue and channels, ensure an admin key.
 
     Returns an admin key generated now (to be shown once), or None.
@@ -49,10 +51,18 @@ async def bootstrap(settings: Settings) -> str | None:
         box = load_secret_box(settings.secret_key, settings.data_dir)
         await seed_models(db, builtin_models(), settings.models)
         specs = list(settings.channels)
-        if settings.demo:
+        if settings.demo and with_demo_channels:
             specs += demo_channels(settings)
         await upsert_channels(db, box, specs)
-        return await ensure_admin_key(db, settings.admin_key)
+        if not ensure_admin:
+            return None
+        generated = await ensure_admin_key(db, settings.admin_key)
+        if generated and settings.demo:
+            # Demo data is throwaway; keeping its admin key on disk makes the tour repeatable.
+            path = settings.data_dir / "demo-admin.key"
+            path.write_text(generated + "\n", encoding="utf-8")
+            path.chmod(0o600)
+        return generated
     finally:
         await db.close()
 

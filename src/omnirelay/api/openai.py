@@ -7,6 +7,7 @@ name, or asking a stream for its usage).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -48,6 +49,7 @@ from omnirelay.relay import BodyBuilder, Opened
 from omnirelay.vendors import Operation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger(__name__)
 S = TypeVar("S", ChatRequest, CompletionRequest)
 
 # When a client sets no output limit, hold quota for this many tokens per choice.
@@ -78,6 +80,9 @@ def openai_errors(handler: Handler) -> Handler:
             return await handler(request)
         except GatewayError as error:
             return error_response(error)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(GatewayError("internal error in the gateway; see its log"))
 
     return wrapped
 
@@ -129,6 +134,10 @@ async def _open(
         return await gateway.relay.open(model, op, build)
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
+        raise
+    except Exception as exc:
+        # Never leave a reservation held: settle at zero, then let the 500 handler answer.
+        meter.finish(500, error=f"internal: {exc!r}")
         raise
 
 
