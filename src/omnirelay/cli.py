@@ -285,24 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=cmd_sandbox)
 
+    # Options every database command takes, accepted after the sub-command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=None, help="a TOML file")
+    common.add_argument("--demo", action="store_true", help="the demo database (data/demo.db)")
+
     keys = sub.add_parser("keys", help="manage API keys")
-    keys.add_argument("--config", type=Path, default=None)
-    keys.add_argument("--demo", action="store_true", help="the demo database (data/demo.db)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    create = keys_sub.add_parser(
+        "create", parents=[common], help="create a key and print it (shown once)"
+    )
     create.add_argument("--name", required=True)
     create.add_argument("--quota", type=float, default=None, help="US dollars; default unlimited")
     create.add_argument("--models", default=None, help="comma-separated allow-list")
     create.add_argument("--expires-days", type=float, default=None)
     create.add_argument("--admin", action="store_true")
-    keys_sub.add_parser("list", help="list keys")
+    keys_sub.add_parser("list", parents=[common], help="list keys")
     keys.set_defaults(func=cmd_keys)
 
     chans = sub.add_parser("channels", help="manage upstream channels")
-    chans.add_argument("--config", type=Path, default=None)
-    chans.add_argument("--demo", action="store_true", help="the demo database (data/demo.db)")
     chans_sub = chans.add_subparsers(dest="channels_command", required=True)
-    add = chans_sub.add_parser("add", help="add or update a channel")
+    add = chans_sub.add_parser("add", parents=[common], help="add or update a channel")
     add.add_argument("--name", required=True)
     add.add_argument("--vendor", default="openai")
     add.add_argument("--base-url", required=True)
@@ -310,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--models", default=None, help="comma-separated; default all of the vendor's")
     add.add_argument("--priority", type=int, default=0)
     add.add_argument("--weight", type=int, default=1)
-    chans_sub.add_parser("list", help="list channels")
+    chans_sub.add_parser("list", parents=[common], help="list channels")
     chans.set_defaults(func=cmd_channels)
     return parser
 
