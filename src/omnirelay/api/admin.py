@@ -61,10 +61,16 @@ async def _admin(request: web.Request) -> Gateway:
     return gateway
 
 
+def _utc(value: Any) -> Any:
+    # SQLite hands back naive datetimes; everything stored is UTC, so say so on the wire.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(value), status=status, content_type="application/json"
-    )
+    body = msgspec.json.encode(value)
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _key_json(row: Any) -> dict[str, Any]:
@@ -75,7 +81,7 @@ def _key_json(row: Any) -> dict[str, Any]:
         "quota_remaining_micro_usd": row.quota_remaining,
         "spent_micro_usd": row.spent,
         "models": row.models,
-        "expires_at": row.expires_at,
+        "expires_at": _utc(row.expires_at),
         "is_admin": row.is_admin,
         "enabled": row.enabled,
     }
@@ -245,7 +251,8 @@ async def list_usage(request: web.Request) -> web.StreamResponse:
     limit = min(int(request.query.get("limit", "100")), 1000)
     async with gateway.db.engine.connect() as conn:
         rows = (await conn.execute(query.limit(limit))).mappings().all()
-    return _json({"data": [dict(r) for r in rows], "now": datetime.now(UTC)})
+    data = [{k: _utc(v) for k, v in r.items()} for r in rows]
+    return _json({"data": data, "now": datetime.now(UTC)})
 
 
 def add_routes(app: web.Application) -> None:
