@@ -7,6 +7,7 @@ name, or asking a stream for its usage).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -323,7 +324,8 @@ async def _transcribe(
     gateway, key, body = await _begin(request)
     content_type = request.headers.get("Content-Type", "")
     try:
-        parts = multipart.parse_form(body, content_type)
+        # Uploads run to tens of MB: parse them beside the event loop, not on it.
+        parts = await asyncio.to_thread(multipart.parse_form, body, content_type)
     except ValueError as exc:
         raise InvalidRequest(f"expected a multipart/form-data upload: {exc}") from exc
     model = multipart.field(parts, "model")

@@ -36,6 +36,10 @@ def tone_samples(text: str, *, seconds: float | None = None, speed: float = 1.0)
     return samples
 
 
+def pcm_bytes(samples: array[int]) -> bytes:
+    return samples.tobytes()
+
+
 def wav_bytes(samples: array[int], rate: int = SAMPLE_RATE) -> bytes:
     pcm = samples.tobytes()
     header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"

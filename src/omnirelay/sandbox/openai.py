@@ -387,17 +387,19 @@ async def speech(request: web.Request, body: dict[str, Any], fault: Fault) -> we
     if not 0.25 <= speed <= 4.0:
         raise SandboxInputError("'speed' must be between 0.25 and 4.0", "speed")
     fmt = body.get("response_format") or "mp3"
-    samples = media.tone_samples(text, speed=speed)
-    if fmt == "wav":
-        audio, kind = media.wav_bytes(samples), "audio/wav"
-    elif fmt == "mp3":
-        audio, kind = await asyncio.to_thread(media.mp3_bytes, samples), "audio/mpeg"
-    elif fmt == "pcm":
-        audio, kind = samples.tobytes(), "audio/pcm"
-    else:
+    encoders = {
+        "wav": (media.wav_bytes, "audio/wav"),
+        "mp3": (media.mp3_bytes, "audio/mpeg"),
+        "pcm": (media.pcm_bytes, "audio/pcm"),
+    }
+    if fmt not in encoders:
         raise SandboxInputError(
             f"the sandbox encodes mp3, wav and pcm, not '{fmt}'", "response_format"
         )
+    encode, kind = encoders[fmt]
+    # Synthesis is CPU work (seconds for a long input): keep it off the event loop.
+    samples = await asyncio.to_thread(media.tone_samples, text, speed=speed)
+    audio = await asyncio.to_thread(encode, samples)
     return web.Response(body=audio, content_type=kind)
 
 
