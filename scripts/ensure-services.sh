@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite starts by itself: a PostgreSQL server (the tests run initdb
-# into a temp dir and start it on a free port). Idempotent; needs root or sudo for apt.
+# into a temp dir and start it on a free port) and Chromium (the console's browser tests drive
+# it through Playwright). Idempotent; needs root or sudo for apt.
 set -euo pipefail
 
 have_initdb() {
@@ -14,8 +15,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! have_initdb; then
-  echo "installing PostgreSQL (initdb not found)"
-  apt_install postgresql
+missing=()
+have_initdb || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt_install "${missing[@]}"
 fi
-echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1)"
+echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1), $(chromium --version 2>/dev/null)"

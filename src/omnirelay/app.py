@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -11,9 +12,19 @@ from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
 
+CONSOLE_DIR = Path(__file__).parent / "console"
+
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def console_index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(CONSOLE_DIR / "index.html")
+
+
+async def console_redirect(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console/")
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -28,6 +39,10 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifespan)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", console_redirect)
+    app.router.add_get("/console", console_redirect)
+    app.router.add_get("/console/", console_index)
+    app.router.add_static("/console/", CONSOLE_DIR)
     openai.add_routes(app)
     admin.add_routes(app)
     return app

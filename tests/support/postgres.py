@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import glob
 import os
 import pwd
@@ -98,5 +99,7 @@ def create_database(admin_url: str, name: str) -> str:
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    # A thread of its own: the caller may already be inside an event loop (Playwright's).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
     return admin_url.rsplit("/", 1)[0] + "/" + name
