@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from omnirelay.api import admin, openai
+from omnirelay.api import kling as kling_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -30,4 +31,5 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     openai.add_routes(app)
     admin.add_routes(app)
+    kling_api.add_routes(app)
     return app

@@ -87,6 +87,10 @@ def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
         str(settings.sandbox_port),
         "--key",
         settings.sandbox_key,
+        "--kling-access-key",
+        settings.sandbox_kling_access_key,
+        "--kling-secret-key",
+        settings.sandbox_kling_secret_key,
     ]
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     _wait_healthy(f"http://127.0.0.1:{settings.sandbox_port}/healthz", process)
@@ -153,7 +157,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
     web.run_app(
-        build_sandbox_app(args.key),
+        build_sandbox_app(
+            args.key,
+            kling_keys=(args.kling_access_key, args.kling_secret_key),
+            task_seconds=args.task_seconds,
+        ),
         host=args.host,
         port=args.port,
         access_log=None,
@@ -283,6 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     sandbox.add_argument(
         "--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo")
+    )
+    sandbox.add_argument(
+        "--kling-access-key",
+        default=os.environ.get("OMNIRELAY_SANDBOX_KLING_ACCESS_KEY", "ak-sandbox-kling"),
+    )
+    sandbox.add_argument(
+        "--kling-secret-key",
+        default=os.environ.get("OMNIRELAY_SANDBOX_KLING_SECRET_KEY", "sk-sandbox-kling-secret"),
+    )
+    sandbox.add_argument(
+        "--task-seconds",
+        type=float,
+        default=float(os.environ.get("OMNIRELAY_SANDBOX_TASK_SECONDS", "1.0")),
+        help="one step of a sandbox task's clock (submitted → processing → done)",
     )
     sandbox.set_defaults(func=cmd_sandbox)
 
