@@ -263,6 +263,16 @@ def cmd_channels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from omnirelay.tasks import console
+
+    url = load_settings(config_file=args.config).resolved_database_url
+    if args.tasks_command == "watch":
+        return asyncio.run(console.watch(url, args.task_id, sys.stdout, args.interval))
+    asyncio.run(console.list_tasks(url, sys.stdout, args.limit))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omnirelay", description="A self-hosted AI model gateway."
@@ -333,6 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--weight", type=int, default=1)
     chans_sub.add_parser("list", help="list channels")
     chans.set_defaults(func=cmd_channels)
+
+    tasks = sub.add_parser("tasks", help="follow asynchronous tasks (video, image…)")
+    tasks.add_argument("--config", type=Path, default=None)
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
+    watch = tasks_sub.add_parser("watch", help="a live progress bar until the task ends")
+    watch.add_argument("task_id")
+    watch.add_argument("--interval", type=float, default=0.5, help="seconds between refreshes")
+    recent = tasks_sub.add_parser("list", help="the most recent tasks")
+    recent.add_argument("--limit", type=int, default=20)
+    tasks.set_defaults(func=cmd_tasks)
     return parser
 
 

@@ -83,6 +83,11 @@ class TaskStore:
         async with self._db.engine.connect() as conn:
             return [Task.from_row(r) for r in (await conn.execute(query)).all()]
 
+    async def recent(self, limit: int) -> list[Task]:
+        query = select(tasks).order_by(tasks.c.created_ms.desc()).limit(limit)
+        async with self._db.engine.connect() as conn:
+            return [Task.from_row(r) for r in (await conn.execute(query)).all()]
+
     async def mark_submitted(
         self, task_id: str, vendor: str, channel_id: int, upstream_id: str, next_poll_ms: int
     ) -> Task | None:
