@@ -117,7 +117,7 @@ def decode(body: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        what, _, where = message.partition(" - at `$.")
+        what, _, where = message.replace(" | null", "").partition(" - at `$.")
         if where:
             raise invalid(where.rstrip("`"), what[0].lower() + what[1:]) from exc
         raise InvalidRequest(f"invalid request: {message}", code="1201") from exc
