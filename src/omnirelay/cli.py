@@ -308,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument(
         "--kling-secret-key",
-        default=os.environ.get("OMNIRELAY_SANDBOX_KLING_SECRET_KEY", "sk-sandbox-kling-secret"),
+        default=os.environ.get(
+            "OMNIRELAY_SANDBOX_KLING_SECRET_KEY", "sk-sandbox-kling-secret-0123456789abcdef"
+        ),
     )
     sandbox.add_argument(
         "--task-seconds",

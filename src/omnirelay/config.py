@@ -57,7 +57,7 @@ class Settings:
     sandbox_key: str = "sk-sandbox-demo"
     # The Kling access/secret key pair the sandbox accepts (its JWTs are signed with these).
     sandbox_kling_access_key: str = "ak-sandbox-kling"
-    sandbox_kling_secret_key: str = "sk-sandbox-kling-secret"  # noqa: S105 - sandbox only
+    sandbox_kling_secret_key: str = "sk-sandbox-kling-secret-0123456789abcdef"  # noqa: S105 - sandbox only
     max_body_bytes: int = 64 * 1024 * 1024
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 300.0

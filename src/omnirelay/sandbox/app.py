@@ -37,7 +37,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_sandbox_app(
     api_key: str,
     *,
-    kling_keys: tuple[str, str] = ("ak-sandbox-kling", "sk-sandbox-kling-secret"),
+    kling_keys: tuple[str, str] = ("ak-sandbox-kling", "sk-sandbox-kling-secret-0123456789abcdef"),
     task_seconds: float = 1.0,
 ) -> web.Application:
     """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails).
