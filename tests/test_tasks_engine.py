@@ -98,9 +98,7 @@ class Rig:
     async def submit(self) -> Task:
         return await self.engine.submit(
             self.key,
-            Submission(
-                action="test.action", model="m", body=b"{}", request="{}", price=PRICE, units=1
-            ),
+            Submission(action="test.action", model="m", body=b"{}", request="{}", price=PRICE),
         )
 
 
@@ -252,7 +250,7 @@ def test_quota_is_checked_before_anything_is_sent(url: str) -> None:
         with pytest.raises(QuotaExceeded):
             await r.engine.submit(
                 poor,
-                Submission("test.action", "m", b"{}", "{}", price=PRICE, units=1),
+                Submission("test.action", "m", b"{}", "{}", price=PRICE),
             )
         assert r.vendor.submitted == []
         assert await r.engine.store.recent(5) == []

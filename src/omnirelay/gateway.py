@@ -70,6 +70,35 @@ async def bootstrap(settings: Settings) -> str | None:
         await db.close()
 
 
+def _task_engine(
+    settings: Settings,
+    db: Database,
+    ledger: Ledger,
+    router: Router,
+    vendors: Mapping[str, Vendor],
+    session: aiohttp.ClientSession,
+    webhooks: WebhookSender,
+) -> TaskEngine:
+    timing = TaskTiming(
+        first_poll=settings.task_poll_seconds,
+        max_poll=settings.task_poll_max_seconds,
+        lease=settings.task_lease_seconds,
+        timeout=settings.task_timeout_seconds,
+    )
+    # Each client format with task endpoints renders its own webhook bodies.
+    renderers = {**kling.RENDERERS}
+    return TaskEngine(
+        store=TaskStore(db),
+        ledger=ledger,
+        router=router,
+        vendors=vendors,
+        session=session,
+        webhooks=webhooks,
+        renderers=renderers,
+        timing=timing,
+    )
+
+
 @dataclass(slots=True)
 class Gateway:
     settings: Settings
@@ -108,21 +137,7 @@ class Gateway:
         vendors = default_vendors()
         ledger = Ledger(db)
         webhooks = WebhookSender(session)
-        engine = TaskEngine(
-            store=TaskStore(db),
-            ledger=ledger,
-            router=router,
-            vendors=vendors,
-            session=session,
-            webhooks=webhooks,
-            renderers={**kling.RENDERERS},
-            timing=TaskTiming(
-                first_poll=settings.task_poll_seconds,
-                max_poll=settings.task_poll_max_seconds,
-                lease=settings.task_lease_seconds,
-                timeout=settings.task_timeout_seconds,
-            ),
-        )
+        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks)
         gateway = cls(
             settings=settings,
             db=db,

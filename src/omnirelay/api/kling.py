@@ -120,7 +120,6 @@ def _validate(gateway: Gateway, action: str, body: bytes) -> Submission:
         body=kling.upstream_body(body),
         request=body.decode("utf-8"),
         price=price,
-        units=n,
         callback_url=callback,
         external_task_id=external,
     )

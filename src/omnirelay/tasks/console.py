@@ -20,7 +20,10 @@ def progress_line(task: Task) -> str:
     end = task.finished_ms or now_ms()
     seconds = (end - task.created_ms) / 1000
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    return f"[{bar}] {done:3d}%  {task.status:<10} {seconds:6.1f} s"
+    line = f"[{bar}] {done:3d}%  {task.status:<10} {seconds:6.1f} s"
+    if task.last_error and not task.status.finished:
+        line += f"  (last poll: {task.last_error[:60]})"  # e.g. a rejected channel credential
+    return line
 
 
 def _outcome(task: Task) -> list[str]:

@@ -68,7 +68,6 @@ class Submission:
     body: bytes  # what the vendor receives
     request: str  # the body as the client sent it (kept on the task)
     price: int
-    units: int
     callback_url: str | None = None
     external_task_id: str | None = None
 
