@@ -8,7 +8,7 @@ import json
 import time
 
 from omnirelay.tasks.webhooks import SIGNATURE_HEADER
-from tests.support.kling import TEXT2VIDEO, submit, wait_task
+from tests.support.kling import TEXT2VIDEO, post, submit, wait_task
 from tests.support.receiver import Received, webhook_receiver
 from tests.support.servers import GatewayProcess
 
@@ -67,3 +67,17 @@ def test_webhooks_are_retried_until_accepted(gateway: GatewayProcess) -> None:
     failed = json.loads(calls[-1].body)["data"]
     assert "[sandbox-fail]" in failed["task_status_msg"]
     assert all(_verify(key, c) for c in calls)
+
+
+def test_a_refused_submission_calls_nobody_back(gateway: GatewayProcess) -> None:
+    key, _ = gateway.create_key("hooks-refused")
+    with webhook_receiver() as receiver:
+        response = post(
+            gateway,
+            TEXT2VIDEO,
+            key,
+            {"prompt": "no [sandbox-reject]", "callback_url": receiver.url},
+        )
+        assert response.status_code == 400 and response.json()["code"] == 1301
+        time.sleep(1.0)
+        assert receiver.calls == []

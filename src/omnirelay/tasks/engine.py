@@ -112,7 +112,7 @@ class TaskEngine:
                 {
                     "id": new_task_id(),
                     "key_id": key.id,
-                    "vendor": "",
+                    "vendor": "",  # known once a channel accepts it (mark_submitted)
                     "action": submission.action,
                     "model": submission.model,
                     "request": submission.request,
@@ -150,7 +150,7 @@ class TaskEngine:
             try:
                 upstream_id = await vendor.submit_task(self._session, channel, request)
             except _CLIENT_FAULTS as error:
-                await self._fail(task, error.message, error.status, channel)
+                await self._fail(task, error.message, error.status)
                 raise
             except GatewayError as error:
                 log.warning("task submit on channel %s failed: %s", channel.name, error.message)
@@ -169,12 +169,10 @@ class TaskEngine:
         last = failure or NoChannelAvailable(
             f"no channel is available for the model '{submission.model}'"
         )
-        await self._fail(task, last.message, last.status, None)
+        await self._fail(task, last.message, last.status)
         raise last
 
-    async def _fail(
-        self, task: Task, reason: str, http_status: int, channel: Channel | None
-    ) -> Task | None:
+    async def _fail(self, task: Task, reason: str, http_status: int) -> Task | None:
         outcome = Outcome(TaskStatus.FAILED, charge=0, http_status=http_status, failure=reason)
         finished = await self.store.finish(task, outcome)
         if finished is not None:
@@ -185,11 +183,11 @@ class TaskEngine:
         """One poll of a claimed task: time it out, or ask its vendor and record the answer."""
         age = (now_ms() - task.created_ms) / 1000
         if task.status is TaskStatus.SUBMITTING:
-            await self._fail(task, "the submission was interrupted; nothing was charged", 500, None)
+            await self._fail(task, "the submission was interrupted; nothing was charged", 500)
             return
         if age > self.timing.timeout:
             await self._fail(
-                task, f"timed out after {int(self.timing.timeout)} s; refunded in full", 504, None
+                task, f"timed out after {int(self.timing.timeout)} s; refunded in full", 504
             )
             return
         channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
@@ -200,7 +198,7 @@ class TaskEngine:
         try:
             update = await vendor.poll_task(self._session, channel, task.action, task.upstream_id)
         except NotFound:
-            await self._fail(task, "the vendor no longer knows this task; refunded", 502, channel)
+            await self._fail(task, "the vendor no longer knows this task; refunded", 502)
             return
         except GatewayError as error:
             log.warning("polling task %s failed: %s", task.id, error.message)
@@ -218,7 +216,7 @@ class TaskEngine:
             if finished is not None:
                 await self._notify(finished)
         elif update.status is TaskStatus.FAILED:
-            await self._fail(task, update.failure or "the vendor reported a failure", 500, channel)
+            await self._fail(task, update.failure or "the vendor reported a failure", 500)
         else:
             await self._record(task, update, None)
 
@@ -239,7 +237,8 @@ class TaskEngine:
             await self._notify(recorded)
 
     async def _notify(self, task: Task) -> None:
-        if not task.callback_url:
+        # A task the vendor never accepted was answered with an error, not an id: no callbacks.
+        if not task.callback_url or task.upstream_id is None:
             return
         render = self._renderers.get(task.action)
         key_hash = await self.store.key_hash(task.key_id)
