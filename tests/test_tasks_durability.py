@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,6 +41,38 @@ def test_restart_mid_task_resumes_and_charges_once(
         info = second.key_info(key_id)
         assert info["quota_remaining_micro_usd"] == 1_000_000 - 140_000
         assert info["spent_micro_usd"] == 140_000
+    finally:
+        second.stop()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.postgres
+def test_a_crashed_process_loses_nothing(new_database_url: object, tmp_path: Path) -> None:
+    """SIGKILL mid-task, no graceful hand-back: a new process resumes the task and charges it
+    once (a claim the dead process may have held lapses after its lease)."""
+    url = new_database_url("postgres")  # type: ignore[operator]
+    first = start_gateway(url, tmp_path / "data", extra_env=SLOW)
+    sandbox_pids = _children(first.process.pid)
+    try:
+        key, key_id = first.create_key("crash", quota_usd=1.0)
+        task_id = submit(first, TEXT2VIDEO, key, {"prompt": "a long take", "mode": "pro"})
+        time.sleep(0.8)  # polled (and so claimed) at least once
+    finally:
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+        for pid in sandbox_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    second = start_gateway(url, tmp_path / "data", extra_env=SLOW)
+    try:
+        done = wait_task(second, TEXT2VIDEO, key, task_id, seconds=30)
+        assert done["task_status"] == "succeed"
+        assert len(second.usage(request_id=task_id)) == 1
+        assert second.key_info(key_id)["quota_remaining_micro_usd"] == 1_000_000 - 490_000
     finally:
         second.stop()
 
