@@ -302,14 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo")
     )
+    defaults = Settings()
     sandbox.add_argument(
         "--kling-access-key",
-        default=os.environ.get("OMNIRELAY_SANDBOX_KLING_ACCESS_KEY", "ak-sandbox-kling"),
+        default=os.environ.get(
+            "OMNIRELAY_SANDBOX_KLING_ACCESS_KEY", defaults.sandbox_kling_access_key
+        ),
     )
     sandbox.add_argument(
         "--kling-secret-key",
         default=os.environ.get(
-            "OMNIRELAY_SANDBOX_KLING_SECRET_KEY", "sk-sandbox-kling-secret-0123456789abcdef"
+            "OMNIRELAY_SANDBOX_KLING_SECRET_KEY", defaults.sandbox_kling_secret_key
         ),
     )
     sandbox.add_argument(
