@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from omnirelay.api import admin, openai
+from omnirelay.api import kling as kling_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -45,4 +46,5 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_static("/console/", CONSOLE_DIR)
     openai.add_routes(app)
     admin.add_routes(app)
+    kling_api.add_routes(app)
     return app

@@ -86,6 +86,10 @@ def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
         str(settings.sandbox_port),
         "--key",
         settings.sandbox_key,
+        "--kling-access-key",
+        settings.sandbox_kling_access_key,
+        "--kling-secret-key",
+        settings.sandbox_kling_secret_key,
     ]
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     _wait_healthy(f"http://127.0.0.1:{settings.sandbox_port}/healthz", process)
@@ -152,7 +156,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
     web.run_app(
-        build_sandbox_app(args.key),
+        build_sandbox_app(
+            args.key,
+            kling_keys=(args.kling_access_key, args.kling_secret_key),
+            task_seconds=args.task_seconds,
+        ),
         host=args.host,
         port=args.port,
         access_log=None,
@@ -254,6 +262,16 @@ def cmd_channels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from omnirelay.tasks import console
+
+    url = load_settings(config_file=args.config).resolved_database_url
+    if args.tasks_command == "watch":
+        return asyncio.run(console.watch(url, args.task_id, sys.stdout, args.interval))
+    asyncio.run(console.list_tasks(url, sys.stdout, args.limit))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omnirelay", description="A self-hosted AI model gateway."
@@ -282,6 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
     sandbox.add_argument(
         "--key", default=os.environ.get("OMNIRELAY_SANDBOX_KEY", "sk-sandbox-demo")
+    )
+    defaults = Settings()
+    sandbox.add_argument(
+        "--kling-access-key",
+        default=os.environ.get(
+            "OMNIRELAY_SANDBOX_KLING_ACCESS_KEY", defaults.sandbox_kling_access_key
+        ),
+    )
+    sandbox.add_argument(
+        "--kling-secret-key",
+        default=os.environ.get(
+            "OMNIRELAY_SANDBOX_KLING_SECRET_KEY", defaults.sandbox_kling_secret_key
+        ),
+    )
+    sandbox.add_argument(
+        "--task-seconds",
+        type=float,
+        default=float(os.environ.get("OMNIRELAY_SANDBOX_TASK_SECONDS", "1.0")),
+        help="one step of a sandbox task's clock (submitted → processing → done)",
     )
     sandbox.set_defaults(func=cmd_sandbox)
 
@@ -315,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--weight", type=int, default=1)
     chans_sub.add_parser("list", parents=[common], help="list channels")
     chans.set_defaults(func=cmd_channels)
+
+    tasks = sub.add_parser("tasks", help="follow asynchronous tasks (video, image…)")
+    tasks.add_argument("--config", type=Path, default=None)
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
+    watch = tasks_sub.add_parser("watch", help="a live progress bar until the task ends")
+    watch.add_argument("task_id")
+    watch.add_argument("--interval", type=float, default=0.5, help="seconds between refreshes")
+    recent = tasks_sub.add_parser("list", help="the most recent tasks")
+    recent.add_argument("--limit", type=int, default=20)
+    tasks.set_defaults(func=cmd_tasks)
     return parser
 
 

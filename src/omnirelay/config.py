@@ -55,11 +55,20 @@ class Settings:
     demo: bool = False
     sandbox_port: int = DEFAULT_SANDBOX_PORT
     sandbox_key: str = "sk-sandbox-demo"
+    # The Kling access/secret key pair the sandbox accepts (its JWTs are signed with these).
+    sandbox_kling_access_key: str = "ak-sandbox-kling"
+    sandbox_kling_secret_key: str = "sk-sandbox-kling-secret-0123456789abcdef"  # noqa: S105 - sandbox only
     max_body_bytes: int = 64 * 1024 * 1024
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 300.0
     usage_flush_seconds: float = 0.25
     cache_ttl_seconds: float = 5.0
+    # Asynchronous tasks: first poll delay (it grows towards the max for long jobs), how long
+    # a claimed task is held by one process, and when an unfinished task is failed and refunded.
+    task_poll_seconds: float = 2.0
+    task_poll_max_seconds: float = 30.0
+    task_lease_seconds: float = 60.0
+    task_timeout_seconds: float = 7200.0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -82,6 +91,12 @@ _ENV_NAMES: dict[str, str] = {
     "sandbox_port": "OMNIRELAY_SANDBOX_PORT",
     "max_body_bytes": "OMNIRELAY_MAX_BODY_BYTES",
     "upstream_read_timeout": "OMNIRELAY_UPSTREAM_TIMEOUT",
+    "sandbox_kling_access_key": "OMNIRELAY_SANDBOX_KLING_ACCESS_KEY",
+    "sandbox_kling_secret_key": "OMNIRELAY_SANDBOX_KLING_SECRET_KEY",
+    "task_poll_seconds": "OMNIRELAY_TASK_POLL_SECONDS",
+    "task_poll_max_seconds": "OMNIRELAY_TASK_POLL_MAX_SECONDS",
+    "task_lease_seconds": "OMNIRELAY_TASK_LEASE_SECONDS",
+    "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
 }
 
 
@@ -120,6 +135,17 @@ def _channels_from_env(env: Mapping[str, str]) -> list[ChannelSpec]:
                 base_url=env.get("OMNIRELAY_OPENAI_BASE_URL", "https://api.openai.com/v1"),
                 secret=env["OPENAI_API_KEY"],
                 models=(),  # empty: every catalogue model of the vendor's family
+            )
+        )
+    if env.get("KLING_ACCESS_KEY") and env.get("KLING_SECRET_KEY"):
+        specs.append(
+            ChannelSpec(
+                name="kling-env",
+                vendor="kling",
+                base_url=env.get("OMNIRELAY_KLING_BASE_URL", "https://api-singapore.klingai.com"),
+                # Kling's credential is a pair; a channel secret holds it as ACCESS:SECRET.
+                secret=f"{env['KLING_ACCESS_KEY']}:{env['KLING_SECRET_KEY']}",
+                models=(),
             )
         )
     return specs

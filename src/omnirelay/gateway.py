@@ -15,10 +15,16 @@ from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_
 from omnirelay.channels import load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
+from omnirelay.formats import kling
 from omnirelay.keys import KeyCache, ensure_admin_key
 from omnirelay.relay import Relay
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
+from omnirelay.tasks.engine import TaskEngine, TaskTiming
+from omnirelay.tasks.poller import Poller
+from omnirelay.tasks.pricing import TaskPrices
+from omnirelay.tasks.store import TaskStore
+from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.usage import UsageWriter
 from omnirelay.vendors import Vendor, default_vendors
 
@@ -35,7 +41,14 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
             base_url=f"{base}/v1",
             secret=settings.sandbox_key,
             models=(),
-        )
+        ),
+        ChannelSpec(
+            name="sandbox-kling",
+            vendor="kling",
+            base_url=f"{base}/kling",
+            secret=f"{settings.sandbox_kling_access_key}:{settings.sandbox_kling_secret_key}",
+            models=(),
+        ),
     ]
 
 
@@ -67,6 +80,35 @@ async def bootstrap(
         await db.close()
 
 
+def _task_engine(
+    settings: Settings,
+    db: Database,
+    ledger: Ledger,
+    router: Router,
+    vendors: Mapping[str, Vendor],
+    session: aiohttp.ClientSession,
+    webhooks: WebhookSender,
+) -> TaskEngine:
+    timing = TaskTiming(
+        first_poll=settings.task_poll_seconds,
+        max_poll=settings.task_poll_max_seconds,
+        lease=settings.task_lease_seconds,
+        timeout=settings.task_timeout_seconds,
+    )
+    # Each client format with task endpoints renders its own webhook bodies.
+    renderers = {**kling.RENDERERS}
+    return TaskEngine(
+        store=TaskStore(db),
+        ledger=ledger,
+        router=router,
+        vendors=vendors,
+        session=session,
+        webhooks=webhooks,
+        renderers=renderers,
+        timing=timing,
+    )
+
+
 @dataclass(slots=True)
 class Gateway:
     settings: Settings
@@ -79,8 +121,12 @@ class Gateway:
     usage: UsageWriter
     router: Router
     relay: Relay
+    tasks: TaskEngine
+    task_prices: TaskPrices
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
     _refresher: asyncio.Task[None] | None = None
+    _poller: Poller | None = None
+    _webhooks: WebhookSender | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
@@ -99,6 +145,9 @@ class Gateway:
         )
         router = Router()
         vendors = default_vendors()
+        ledger = Ledger(db)
+        webhooks = WebhookSender(session)
+        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks)
         gateway = cls(
             settings=settings,
             db=db,
@@ -106,13 +155,18 @@ class Gateway:
             session=session,
             vendors=vendors,
             keys=KeyCache(db, settings.cache_ttl_seconds),
-            ledger=Ledger(db),
+            ledger=ledger,
             usage=UsageWriter(db, settings.usage_flush_seconds),
             router=router,
             relay=Relay(session, router, vendors),
+            tasks=engine,
+            task_prices=TaskPrices.builtin(),
         )
         await gateway.reload()
         gateway.usage.start()
+        gateway._webhooks = webhooks
+        gateway._poller = Poller(engine)
+        gateway._poller.start()
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
         return gateway
 
@@ -133,6 +187,10 @@ class Gateway:
                 log.exception("reloading channels failed; keeping the previous state")
 
     async def close(self) -> None:
+        if self._poller is not None:
+            await self._poller.stop()
+        if self._webhooks is not None:
+            await self._webhooks.stop()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -38,6 +38,7 @@ class Router:
         self._rng = rng or random.Random()  # noqa: S311 - load spreading, not security
         self._health: dict[int, _Health] = defaultdict(_Health)
         self._by_model: dict[str, list[Channel]] = {}
+        self._by_id: dict[int, Channel] = {}
         self.replace(channels)
 
     def replace(self, channels: Iterable[Channel]) -> None:
@@ -49,6 +50,11 @@ class Router:
         for group in by_model.values():
             group.sort(key=lambda c: -c.priority)
         self._by_model = dict(by_model)
+        self._by_id = {channel.id: channel for group in by_model.values() for channel in group}
+
+    def channel(self, channel_id: int) -> Channel | None:
+        """An enabled channel by id (asynchronous tasks go back to the channel that runs them)."""
+        return self._by_id.get(channel_id)
 
     def models(self) -> frozenset[str]:
         return frozenset(self._by_model)

@@ -118,9 +118,14 @@ def start_gateway(
         "OMNIRELAY_DATABASE_URL": database_url,
         "OMNIRELAY_ADMIN_KEY": ADMIN_KEY,
         "OMNIRELAY_DATA_DIR": str(data_dir),
+        # Asynchronous tasks on a test clock: sandbox steps of half a second, fast polling.
+        "OMNIRELAY_SANDBOX_TASK_SECONDS": "0.5",
+        "OMNIRELAY_TASK_POLL_SECONDS": "0.2",
+        "OMNIRELAY_TASK_POLL_MAX_SECONDS": "0.5",
         **(extra_env or {}),
     }
     env.pop("OPENAI_API_KEY", None)
+    env.pop("KLING_ACCESS_KEY", None)
     log = data_dir / f"gateway-{port}.log"
     extra_args = list(extra_args or [])
     if config is not None:

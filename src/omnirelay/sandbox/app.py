@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from omnirelay.sandbox import openai
+from omnirelay.config import Settings
+from omnirelay.sandbox import kling, openai
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,12 +35,24 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_sandbox_app(api_key: str) -> web.Application:
-    """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails)."""
+def build_sandbox_app(
+    api_key: str,
+    *,
+    kling_keys: tuple[str, str] | None = None,
+    task_seconds: float = 1.0,
+) -> web.Application:
+    """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails).
+
+    ``kling_keys`` is the Kling (access key, secret key) pair (default: the settings' sandbox
+    pair); ``task_seconds`` one step of a Kling task's clock."""
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_openai_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/files/{name}", serve_file)
     openai.add_routes(app)
+    if kling_keys is None:
+        defaults = Settings()
+        kling_keys = (defaults.sandbox_kling_access_key, defaults.sandbox_kling_secret_key)
+    kling.add_routes(app, *kling_keys, step=task_seconds)
     return app

@@ -1,7 +1,7 @@
 """Persistence: SQLAlchemy Core tables, the async engine, and migrations applied at start."""
 
 from omnirelay.store.db import Database, open_database
-from omnirelay.store.tables import api_keys, channels, metadata, models, usage_records
+from omnirelay.store.tables import api_keys, channels, metadata, models, tasks, usage_records
 
 __all__ = [
     "Database",
@@ -10,5 +10,6 @@ __all__ = [
     "metadata",
     "models",
     "open_database",
+    "tasks",
     "usage_records",
 ]

@@ -89,3 +89,39 @@ usage_records = Table(
     Index("ix_usage_key_created", "key_id", "created_at"),
     Index("ix_usage_request_id", "request_id"),
 )
+
+# Asynchronous tasks (Kling, later Suno, Midjourney, Flux). Times are epoch milliseconds in
+# BIGINTs: the client-facing formats speak milliseconds, and integers compare the same on
+# every backend (SQLite has no timezone-aware timestamps).
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(40), primary_key=True),  # ours, public; never the vendor's
+    Column("key_id", Integer, nullable=False),
+    Column("vendor", String(50), nullable=False),
+    Column("channel_id", Integer, nullable=True),
+    Column("upstream_id", String(512), nullable=True),  # the vendor's, private
+    Column("action", String(50), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("request", Text, nullable=False),  # the JSON body as accepted
+    Column("status", String(20), nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("result", JSON, nullable=True),
+    Column("failure", Text, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("external_task_id", String(200), nullable=True),
+    # What success costs, what was held at submit, and what was finally charged.
+    Column("price", BigInteger, nullable=False, default=0),
+    Column("reserved", BigInteger, nullable=False, default=0),
+    Column("charged", BigInteger, nullable=True),
+    Column("settlement", String(10), nullable=True),  # NULL until charged or refunded, once
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=True),
+    Column("next_poll_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),  # claims so far; also the lease token
+    Index("ix_tasks_due", "status", "next_poll_ms"),
+    Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
+    Index("ix_tasks_external", "key_id", "external_task_id", unique=True),
+)

@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from omnirelay.vendors.base import Operation, UpstreamCall, Vendor
+from omnirelay.vendors.kling import KlingVendor
 from omnirelay.vendors.openai import OpenAIVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
     adapters: list[Vendor] = [OpenAIVendor()]
+    adapters.append(KlingVendor())
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+import aiohttp
 
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError
+from omnirelay.tasks.model import TaskUpdate
 
 
 class Operation(StrEnum):
@@ -50,4 +53,38 @@ class Vendor(Protocol):
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         """Turn an upstream error response into ours; the message must carry no secret."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """A task as the engine hands it to a vendor: the client's body, already validated and
+    stripped of what only the gateway handles (callbacks, external ids)."""
+
+    action: str
+    model: str
+    body: bytes
+
+
+@runtime_checkable
+class TaskVendor(Protocol):
+    """A vendor that runs asynchronous tasks: submit once, then poll until it ends.
+
+    ``task_actions`` is the capability: the client-facing actions (``kling.text2video``…)
+    it can run. Errors are raised as ``GatewayError``; the upstream task id stays private.
+    """
+
+    name: str
+    task_actions: frozenset[str]
+
+    async def submit_task(
+        self, session: aiohttp.ClientSession, channel: Channel, task: TaskRequest
+    ) -> str:
+        """Create the task upstream; returns the vendor's task id."""
+        ...
+
+    async def poll_task(
+        self, session: aiohttp.ClientSession, channel: Channel, action: str, upstream_id: str
+    ) -> TaskUpdate:
+        """Where the upstream task is now."""
         ...

@@ -1,0 +1,247 @@
+"""Submitting tasks and moving them to their end, with the money following exactly once.
+
+Billing: the task's price is reserved from the key when it is submitted; success charges it,
+and a failure of any kind (rejected upstream, failed upstream, timed out, lost) refunds it in
+full. Both go through ``TaskStore.finish``, whose conditional UPDATE lets only one process
+settle a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from omnirelay.billing import Ledger
+from omnirelay.channels import Channel
+from omnirelay.errors import (
+    GatewayError,
+    InvalidRequest,
+    NoChannelAvailable,
+    NotFound,
+    PermissionDenied,
+)
+from omnirelay.keys import KeyRecord
+from omnirelay.routing import Router
+from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate, now_ms
+from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
+from omnirelay.tasks.webhooks import WebhookSender, signing_key
+from omnirelay.vendors.base import TaskRequest, TaskVendor, Vendor
+
+log = logging.getLogger(__name__)
+
+# Renders a task as the client format of its action wants it (for webhooks).
+Renderer = Callable[[Task], bytes]
+# Errors that are the client's own fault: another channel would say the same.
+_CLIENT_FAULTS = (InvalidRequest, PermissionDenied, NotFound)
+
+
+def new_task_id() -> str:
+    # 128 random bits, URL-safe: unguessable, so a task id reveals nothing and can't be probed.
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTiming:
+    """Seconds: first poll delay, the cap it grows to, the claim lease, the overall limit."""
+
+    first_poll: float = 2.0
+    max_poll: float = 30.0
+    lease: float = 60.0
+    timeout: float = 7200.0
+
+    def next_poll_ms(self, polls: int) -> int:
+        # Fast at first (most image tasks end in seconds), then slower for long videos.
+        delay = min(self.max_poll, self.first_poll * (1.5 ** min(polls, 30)))
+        return now_ms() + int(delay * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated request, ready to become a task."""
+
+    action: str
+    model: str
+    body: bytes  # what the vendor receives
+    request: str  # the body as the client sent it (kept on the task)
+    price: int
+    callback_url: str | None = None
+    external_task_id: str | None = None
+
+
+class TaskEngine:
+    def __init__(
+        self,
+        *,
+        store: TaskStore,
+        ledger: Ledger,
+        router: Router,
+        vendors: Mapping[str, Vendor],
+        session: aiohttp.ClientSession,
+        webhooks: WebhookSender,
+        renderers: Mapping[str, Renderer],
+        timing: TaskTiming,
+    ) -> None:
+        self.store = store
+        self.timing = timing
+        self._ledger = ledger
+        self._router = router
+        self._vendors = vendors
+        self._session = session
+        self._webhooks = webhooks
+        self._renderers = renderers
+
+    def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
+        vendor = self._vendors.get(channel.vendor)
+        if isinstance(vendor, TaskVendor) and action in vendor.task_actions:
+            return vendor
+        return None
+
+    async def submit(self, key: KeyRecord, submission: Submission) -> Task:
+        """Reserve, record, send upstream; returns the queued task or raises (refunded)."""
+        external = submission.external_task_id
+        if external is not None and await self.store.external_id_taken(key.id, external):
+            raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
+        reserved = await self._ledger.reserve(key, submission.price)
+        now = now_ms()
+        try:
+            task = await self.store.insert(
+                {
+                    "id": new_task_id(),
+                    "key_id": key.id,
+                    "vendor": "",  # known once a channel accepts it (mark_submitted)
+                    "action": submission.action,
+                    "model": submission.model,
+                    "request": submission.request,
+                    "status": TaskStatus.SUBMITTING.value,
+                    "progress": 0,
+                    "callback_url": submission.callback_url,
+                    "external_task_id": external,
+                    "price": submission.price,
+                    "reserved": reserved,
+                    "created_ms": now,
+                    "updated_ms": now,
+                    # If this process dies mid-submit, the poller fails and refunds the task
+                    # once this has passed (the submit itself is long over by then).
+                    "next_poll_ms": now + int(max(self.timing.lease, 600.0) * 1000),
+                    "attempts": 0,
+                }
+            )
+        except DuplicateExternalId as exc:
+            await self.store.release_hold(key.id, reserved)
+            raise InvalidRequest(
+                f"external_task_id '{external}' is already used by another task"
+            ) from exc
+        except BaseException:
+            await self.store.release_hold(key.id, reserved)
+            raise
+        return await self._send(task, submission)
+
+    async def _send(self, task: Task, submission: Submission) -> Task:
+        failure: GatewayError | None = None
+        request = TaskRequest(submission.action, submission.model, submission.body)
+        for channel in self._router.candidates(submission.model):
+            vendor = self._task_vendor(channel, submission.action)
+            if vendor is None:
+                continue
+            try:
+                upstream_id = await vendor.submit_task(self._session, channel, request)
+            except _CLIENT_FAULTS as error:
+                await self._fail(task, error.message, error.status)
+                raise
+            except GatewayError as error:
+                log.warning("task submit on channel %s failed: %s", channel.name, error.message)
+                self._router.report_failure(channel)
+                failure = error
+                continue
+            self._router.report_success(channel)
+            queued = await self.store.mark_submitted(
+                task.id, vendor.name, channel.id, upstream_id, self.timing.next_poll_ms(0)
+            )
+            if queued is None:  # settled meanwhile (only if this submit outlived its grace)
+                found = await self.store.get(task.id)
+                return found or task
+            await self._notify(queued)
+            return queued
+        last = failure or NoChannelAvailable(
+            f"no channel is available for the model '{submission.model}'"
+        )
+        await self._fail(task, last.message, last.status)
+        raise last
+
+    async def _fail(self, task: Task, reason: str, http_status: int) -> Task | None:
+        outcome = Outcome(TaskStatus.FAILED, charge=0, http_status=http_status, failure=reason)
+        finished = await self.store.finish(task, outcome)
+        if finished is not None:
+            await self._notify(finished)
+        return finished
+
+    async def advance(self, task: Task) -> None:
+        """One poll of a claimed task: time it out, or ask its vendor and record the answer."""
+        age = (now_ms() - task.created_ms) / 1000
+        if task.status is TaskStatus.SUBMITTING:
+            await self._fail(task, "the submission was interrupted; nothing was charged", 500)
+            return
+        if age > self.timing.timeout:
+            await self._fail(
+                task, f"timed out after {int(self.timing.timeout)} s; refunded in full", 504
+            )
+            return
+        channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
+        vendor = self._task_vendor(channel, task.action) if channel is not None else None
+        if channel is None or vendor is None or task.upstream_id is None:
+            await self._record(task, TaskUpdate(task.status, task.progress), "channel unavailable")
+            return
+        try:
+            update = await vendor.poll_task(self._session, channel, task.action, task.upstream_id)
+        except NotFound:
+            await self._fail(task, "the vendor no longer knows this task; refunded", 502)
+            return
+        except GatewayError as error:
+            log.warning("polling task %s failed: %s", task.id, error.message)
+            await self._record(task, TaskUpdate(task.status, task.progress), error.message)
+            return
+        if update.status is TaskStatus.SUCCEEDED:
+            outcome = Outcome(
+                TaskStatus.SUCCEEDED,
+                charge=task.price,
+                http_status=200,
+                result=update.result,
+                units=1,
+            )
+            finished = await self.store.finish(task, outcome)
+            if finished is not None:
+                await self._notify(finished)
+        elif update.status is TaskStatus.FAILED:
+            await self._fail(task, update.failure or "the vendor reported a failure", 500)
+        else:
+            await self._record(task, update, None)
+
+    async def _record(self, task: Task, update: TaskUpdate, error: str | None) -> None:
+        status = (
+            update.status
+            if update.status in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+            else (task.status)
+        )
+        recorded = await self.store.record(
+            task,
+            status=status,
+            progress=max(task.progress, update.progress),
+            next_poll_ms=self.timing.next_poll_ms(task.attempts),
+            last_error=error,
+        )
+        if recorded is not None and recorded.status != task.status:
+            await self._notify(recorded)
+
+    async def _notify(self, task: Task) -> None:
+        # A task the vendor never accepted was answered with an error, not an id: no callbacks.
+        if not task.callback_url or task.upstream_id is None:
+            return
+        render = self._renderers.get(task.action)
+        key_hash = await self.store.key_hash(task.key_id)
+        if render is None or key_hash is None:
+            return
+        self._webhooks.send(task.id, task.callback_url, render(task), signing_key(key_hash))

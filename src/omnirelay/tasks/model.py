@@ -1,0 +1,79 @@
+"""What a task is, independent of any vendor or client format.
+
+A task moves ``submitting → queued → running → succeeded | failed``; a vendor reports where
+its copy is (``TaskUpdate``) and the engine records it. Client formats render these states in
+their own words (Kling says ``submitted``, ``processing``, ``succeed``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    SUBMITTING = "submitting"  # held quota, not yet accepted upstream
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+
+
+# The statuses the poller looks after.
+POLLED = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """A vendor's answer to a poll: where the task is, and its result or failure reason."""
+
+    status: TaskStatus
+    progress: int = 0
+    result: dict[str, Any] | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One row of the task table."""
+
+    id: str
+    key_id: int
+    vendor: str
+    channel_id: int | None
+    upstream_id: str | None
+    action: str
+    model: str
+    request: str
+    status: TaskStatus
+    progress: int
+    result: dict[str, Any] | None
+    failure: str | None
+    last_error: str | None
+    callback_url: str | None
+    external_task_id: str | None
+    price: int
+    reserved: int
+    charged: int | None
+    settlement: str | None
+    created_ms: int
+    updated_ms: int
+    finished_ms: int | None
+    next_poll_ms: int
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> Task:
+        values = dict(row._mapping)
+        values["status"] = TaskStatus(values["status"])
+        return cls(**values)

@@ -1,0 +1,252 @@
+"""The task table: create, claim due tasks, record progress, and settle exactly once.
+
+Claiming is one ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING``:
+on PostgreSQL the row locks let several processes claim side by side without waiting on each
+other; on SQLite the single writer makes the statement atomic by itself. A claim pushes
+``next_poll_ms`` a lease ahead and bumps ``attempts``, which is the lease token: a process that
+lost its lease (it stalled past it and another process claimed the task) cannot overwrite the
+newer state. Settlement is guarded by ``settlement IS NULL`` in the same transaction that moves
+the money, so a task is charged or refunded once, whichever process gets there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from omnirelay.store import Database, api_keys, tasks, usage_records
+from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
+
+
+class DuplicateExternalId(Exception):
+    """The key already has a task with this ``external_task_id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a task ends: its final status and what it costs (0 for a refund)."""
+
+    status: TaskStatus
+    charge: int
+    http_status: int  # for the usage record: 200 success, 4xx/5xx the kind of failure
+    result: dict[str, Any] | None = None
+    failure: str | None = None
+    units: int = 0
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, values: dict[str, Any]) -> Task:
+        try:
+            async with self._db.engine.begin() as conn:
+                row = (
+                    await conn.execute(tasks.insert().values(**values).returning(*tasks.c))
+                ).one()
+        except IntegrityError as exc:
+            raise DuplicateExternalId(str(values.get("external_task_id"))) from exc
+        return Task.from_row(row)
+
+    async def get(self, task_id: str) -> Task | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+        return Task.from_row(row) if row is not None else None
+
+    async def external_id_taken(self, key_id: int, external_id: str) -> bool:
+        query = select(tasks.c.id).where(
+            tasks.c.key_id == key_id, tasks.c.external_task_id == external_id
+        )
+        async with self._db.engine.connect() as conn:
+            return (await conn.scalar(query)) is not None
+
+    async def list_for_key(
+        self, key_id: int, actions: Sequence[str], page: int, size: int
+    ) -> list[Task]:
+        query = (
+            select(tasks)
+            # A submission the vendor refused never got an id to the client: not listed.
+            .where(
+                tasks.c.key_id == key_id,
+                tasks.c.action.in_(actions),
+                tasks.c.upstream_id.is_not(None),
+            )
+            .order_by(tasks.c.created_ms.desc(), tasks.c.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+        async with self._db.engine.connect() as conn:
+            return [Task.from_row(r) for r in (await conn.execute(query)).all()]
+
+    async def recent(self, limit: int) -> list[Task]:
+        query = select(tasks).order_by(tasks.c.created_ms.desc()).limit(limit)
+        async with self._db.engine.connect() as conn:
+            return [Task.from_row(r) for r in (await conn.execute(query)).all()]
+
+    async def mark_submitted(
+        self, task_id: str, vendor: str, channel_id: int, upstream_id: str, next_poll_ms: int
+    ) -> Task | None:
+        """SUBMITTING → QUEUED once the vendor accepted; None if the task was settled meanwhile."""
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.SUBMITTING.value)
+            .values(
+                status=TaskStatus.QUEUED.value,
+                vendor=vendor,
+                channel_id=channel_id,
+                upstream_id=upstream_id,
+                updated_ms=now_ms(),
+                next_poll_ms=next_poll_ms,
+            )
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return Task.from_row(row) if row is not None else None
+
+    async def claim_due(self, limit: int, lease_ms: int) -> list[Task]:
+        """Take up to ``limit`` due tasks for this process for ``lease_ms``."""
+        now = now_ms()
+        due = (
+            select(tasks.c.id)
+            .where(
+                tasks.c.status.in_([s.value for s in (*POLLED, TaskStatus.SUBMITTING)]),
+                tasks.c.next_poll_ms <= now,
+            )
+            .order_by(tasks.c.next_poll_ms)
+            .limit(limit)
+        )
+        if self._db.is_postgres:
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(tasks)
+            .where(tasks.c.id.in_(due.scalar_subquery()))
+            .values(next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1)
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [Task.from_row(r) for r in rows]
+
+    async def record(
+        self,
+        task: Task,
+        *,
+        status: TaskStatus,
+        progress: int,
+        next_poll_ms: int,
+        last_error: str | None,
+    ) -> Task | None:
+        """Write a poll's non-final answer, if this process still holds the task's lease."""
+        changed = status != task.status or progress != task.progress
+        values: dict[str, Any] = {
+            "status": status.value,
+            "progress": progress,
+            "next_poll_ms": next_poll_ms,
+            "last_error": last_error,
+        }
+        if changed:
+            values["updated_ms"] = now_ms()
+        statement = (
+            update(tasks)
+            .where(
+                tasks.c.id == task.id,
+                tasks.c.attempts == task.attempts,
+                tasks.c.settlement.is_(None),
+            )
+            .values(values)
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return Task.from_row(row) if row is not None else None
+
+    async def release(self, task: Task) -> None:
+        """Hand a claimed task back at once (graceful shutdown): another process may take it."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task.id, tasks.c.attempts == task.attempts)
+                .values(next_poll_ms=now_ms())
+            )
+
+    async def finish(self, task: Task, outcome: Outcome) -> Task | None:
+        """Settle ``task``: final state, money and usage record in one transaction, once.
+
+        Returns the settled task, or None when it had already been settled (by this process or
+        another), in which case nothing changes.
+        """
+        now = now_ms()
+        charge = max(0, outcome.charge)
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == task.id, tasks.c.settlement.is_(None))
+            .values(
+                status=outcome.status.value,
+                progress=100 if outcome.status is TaskStatus.SUCCEEDED else task.progress,
+                result=outcome.result,
+                failure=outcome.failure,
+                charged=charge,
+                settlement="charged" if charge else "refunded",
+                updated_ms=now,
+                finished_ms=now,
+            )
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+            if row is None:
+                return None
+            # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == task.key_id)
+                .values(
+                    quota_remaining=api_keys.c.quota_remaining + (task.reserved - charge),
+                    spent=api_keys.c.spent + charge,
+                )
+            )
+            await conn.execute(
+                usage_records.insert().values(
+                    request_id=task.id,
+                    key_id=task.key_id,
+                    model=task.model,
+                    channel_id=task.channel_id,
+                    endpoint=task.action,
+                    units=outcome.units,
+                    cost=charge,
+                    latency_ms=min(now - task.created_ms, 2**31 - 1),
+                    status=outcome.http_status,
+                    stream=False,
+                    error=outcome.failure[:500] if outcome.failure else None,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return Task.from_row(row)
+
+    async def key_hash(self, key_id: int) -> str | None:
+        async with self._db.engine.connect() as conn:
+            found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
+        return str(found) if found is not None else None
+
+    async def release_hold(self, key_id: int, amount: int) -> None:
+        """Give back a reservation that never became a task."""
+        if amount:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(
+                    update(api_keys)
+                    .where(api_keys.c.id == key_id)
+                    .values(quota_remaining=api_keys.c.quota_remaining + amount)
+                )
+
+    async def count_open(self) -> int:
+        query = select(func.count()).where(
+            tasks.c.status.in_([s.value for s in (*POLLED, TaskStatus.SUBMITTING)])
+        )
+        async with self._db.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)

@@ -1,0 +1,78 @@
+"""A small aiohttp server in a thread that records the webhooks it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tests.support.postgres import free_port
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    url: str
+    calls: list[Received] = field(default_factory=list)
+    # Answer this many first deliveries with HTTP 500 (to exercise retries).
+    fail_first: int = 0
+
+    def wait_for(self, predicate: object, seconds: float = 20) -> list[Received]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate(list(self.calls)):  # type: ignore[operator]
+                return list(self.calls)
+            time.sleep(0.05)
+        raise AssertionError(f"webhooks never matched; got {len(self.calls)}")
+
+
+@contextmanager
+def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
+    port = free_port()
+    receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", fail_first=fail_first)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner_box: list[web.AppRunner] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        if receiver.fail_first > 0:
+            receiver.fail_first -= 1
+            return web.Response(status=500)
+        receiver.calls.append(Received(body, dict(request.headers)))
+        return web.Response(text="ok")
+
+    async def start() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner_box.append(runner)
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield receiver
+    finally:
+        asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
