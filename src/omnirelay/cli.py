@@ -265,7 +265,8 @@ def cmd_channels(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     from omnirelay.tasks import console
 
-    url = load_settings(config_file=args.config).resolved_database_url
+    settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    url = settings.resolved_database_url
     if args.tasks_command == "watch":
         return asyncio.run(console.watch(url, args.task_id, sys.stdout, args.interval))
     asyncio.run(console.list_tasks(url, sys.stdout, args.limit))
@@ -354,12 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     chans.set_defaults(func=cmd_channels)
 
     tasks = sub.add_parser("tasks", help="follow asynchronous tasks (video, image…)")
-    tasks.add_argument("--config", type=Path, default=None)
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
-    watch = tasks_sub.add_parser("watch", help="a live progress bar until the task ends")
+    watch = tasks_sub.add_parser(
+        "watch", parents=[common], help="a live progress bar until the task ends"
+    )
     watch.add_argument("task_id")
     watch.add_argument("--interval", type=float, default=0.5, help="seconds between refreshes")
-    recent = tasks_sub.add_parser("list", help="the most recent tasks")
+    recent = tasks_sub.add_parser("list", parents=[common], help="the most recent tasks")
     recent.add_argument("--limit", type=int, default=20)
     tasks.set_defaults(func=cmd_tasks)
     return parser
