@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from omnirelay.vendors.anthropic import AnthropicVendor
 from omnirelay.vendors.base import Operation, UpstreamCall, Vendor
+from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.openai import OpenAIVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
-    adapters: list[Vendor] = [OpenAIVendor()]
+    adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor()]
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 
