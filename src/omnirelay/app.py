@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from omnirelay.api import admin, openai
+from omnirelay.api import admin, anthropic, gemini, openai
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -28,6 +28,8 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifespan)
     app.router.add_get("/healthz", healthz)
+    anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
+    gemini.add_routes(app)
     openai.add_routes(app)
     admin.add_routes(app)
     return app

@@ -35,7 +35,21 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
             base_url=f"{base}/v1",
             secret=settings.sandbox_key,
             models=(),
-        )
+        ),
+        ChannelSpec(
+            name="sandbox-anthropic",
+            vendor="anthropic",
+            base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-gemini",
+            vendor="gemini",
+            base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
     ]
 
 

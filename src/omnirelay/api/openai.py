@@ -15,6 +15,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from omnirelay.api.chat import ChatCall, chat_builder, respond, translated
 from omnirelay.api.common import (
     bearer_token,
     decode_json,
@@ -123,10 +124,15 @@ async def _begin(request: web.Request) -> tuple[Gateway, KeyRecord, bytes]:
 
 
 async def _open(
-    gateway: Gateway, meter: Meter, model: str, op: Operation, build: BodyBuilder
+    gateway: Gateway,
+    meter: Meter,
+    model: str,
+    op: Operation,
+    build: BodyBuilder,
+    stream: bool = False,
 ) -> Opened:
     try:
-        return await gateway.relay.open(model, op, build)
+        return await gateway.relay.open(model, op, build, stream=stream)
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
         raise
@@ -168,9 +174,15 @@ async def _token_endpoint(
     extra: dict[str, object] = {}
     if stream and not client_wants_usage:
         extra["stream_options"] = {"include_usage": True}
-    opened = await _open(
-        gateway, meter, parsed.model, operation, _json_body_builder(body, parsed.model, **extra)
-    )
+    build = _json_body_builder(body, parsed.model, **extra)
+    call = None
+    if operation is Operation.CHAT:
+        # Claude and Gemini models too: the body is translated for a vendor of another format.
+        call = ChatCall("openai", body, parsed.model, stream, endpoint, client_wants_usage)
+        build = chat_builder(gateway, call, build)
+    opened = await _open(gateway, meter, parsed.model, operation, build, stream)
+    if call is not None and translated(call, opened) is not None:
+        return await respond(request, opened, meter, call, {"x-request-id": request_id})
     if stream:
         return await relay_sse(
             request,

@@ -130,10 +130,15 @@ class CountResponse(msgspec.Struct, rename="camel"):
     total_tokens: int
 
 
-class Routing(msgspec.Struct):
+class RoutingConfig(msgspec.Struct, rename="camel"):
+    max_output_tokens: int | None = None
+
+
+class Routing(msgspec.Struct, rename="camel"):
     """What routing and billing read from a generateContent body."""
 
-    contents: list[msgspec.Raw]
+    contents: list[msgspec.Raw] = []
+    generation_config: RoutingConfig | None = None
 
 
 FINISH_REASONS: dict[str, neutral.StopReason] = {
