@@ -1,5 +1,6 @@
-"""The Gemini surface (under ``/v1beta`` and ``/v1``): ``models/{model}:generateContent``, ``:streamGenerateContent``
-(``alt=sse``), ``:countTokens``, ``:embedContent``, ``:batchEmbedContents`` and the model list.
+"""The Gemini surface, under ``/v1beta`` and ``/v1``: ``models/{model}:generateContent``,
+``:streamGenerateContent`` (``alt=sse``), ``:countTokens``, ``:embedContent``,
+``:batchEmbedContents``, and the model list.
 
 Auth by ``x-goog-api-key`` or ``?key=`` (``Authorization: Bearer`` works too). Errors are
 Google's envelope, mid-stream as a ``data:`` event holding it; any chat model is reachable,

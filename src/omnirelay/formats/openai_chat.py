@@ -140,6 +140,14 @@ def _text(content: str | list[ContentPart] | None) -> str:
     return "".join(p.text for p in _user_parts(content) if isinstance(p, neutral.Text))
 
 
+def _only_results(message: neutral.Message) -> bool:
+    return (
+        message.role == "user"
+        and bool(message.parts)
+        and all(isinstance(p, neutral.ToolResult) for p in message.parts)
+    )
+
+
 def _messages(raw: list[Message]) -> tuple[list[str], list[neutral.Message]]:
     system: list[str] = []
     messages: list[neutral.Message] = []
@@ -147,7 +155,12 @@ def _messages(raw: list[Message]) -> tuple[list[str], list[neutral.Message]]:
         if message.role in ("system", "developer"):
             system.append(_text(message.content))
         elif message.role == "user":
-            messages.append(neutral.Message("user", list(_user_parts(message.content))))
+            parts = list(_user_parts(message.content))
+            if messages and _only_results(messages[-1]):
+                # Tool results then words, in one turn: how Anthropic and Gemini put it.
+                messages[-1].parts.extend(parts)
+            else:
+                messages.append(neutral.Message("user", list(parts)))
         elif message.role == "assistant":
             parts: list[neutral.Part] = [p for p in _user_parts(message.content)]
             parts += [
@@ -159,14 +172,8 @@ def _messages(raw: list[Message]) -> tuple[list[str], list[neutral.Message]]:
             result = neutral.ToolResult(
                 id=message.tool_call_id or "", content=list(_user_parts(message.content))
             )
-            last = messages[-1] if messages else None
-            if (
-                last is not None
-                and last.role == "user"
-                and last.parts
-                and all(isinstance(p, neutral.ToolResult) for p in last.parts)
-            ):
-                last.parts.append(result)
+            if messages and _only_results(messages[-1]):
+                messages[-1].parts.append(result)
             else:
                 messages.append(neutral.Message("user", [result]))
         else:
