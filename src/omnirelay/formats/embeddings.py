@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from omnirelay.errors import InvalidRequest
-from omnirelay.formats.gemini import Content
+from omnirelay.formats.gemini import Content, decode_client
 from omnirelay.formats.wire import decode_as, decode_upstream
 
 
@@ -62,7 +62,11 @@ class GeminiEmbeddings:
     name = "gemini"
 
     def decode_request(self, body: bytes, *, single: bool) -> EmbedInput:
-        items = [decode_as(body, _GeminiItem)] if single else decode_as(body, _GeminiBatch).requests
+        items = (
+            [decode_client(body, _GeminiItem)]
+            if single
+            else decode_client(body, _GeminiBatch).requests
+        )
         if not items:
             raise InvalidRequest("requests must not be empty", param="requests")
         return EmbedInput([_text(i.content) for i in items], items[0].output_dimensionality)

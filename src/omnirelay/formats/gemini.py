@@ -5,13 +5,53 @@ schema conversion and the embedding envelopes.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from omnirelay.errors import GatewayError
+from omnirelay.errors import GatewayError, InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.sse import encode_data
+
+T = TypeVar("T")
+
+
+_FREE_FORM = frozenset(
+    {"args", "response", "parameters", "parametersJsonSchema", "responseSchema",
+     "responseJsonSchema", "labels"}
+)  # fmt: skip
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def camelize(value: Any) -> Any:
+    """Field names in camelCase. Gemini accepts snake_case too (proto JSON), and the SDK sends
+    some of each (``inlineData: {mime_type, data}``); free-form values (function arguments and
+    responses, schemas) keep their keys."""
+    if isinstance(value, list):
+        return [camelize(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _camel(key) if "_" in key else key
+        out[name] = item if name in _FREE_FORM else camelize(item)
+    return out
+
+
+def decode_client(body: bytes, kind: type[T]) -> T:
+    """Decode a client's Gemini body, whichever case its field names are in."""
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return msgspec.convert(camelize(msgspec.json.decode(body)), type=kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid request: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
 
 
 class Blob(msgspec.Struct, rename="camel"):

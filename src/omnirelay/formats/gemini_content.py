@@ -27,6 +27,7 @@ from omnirelay.formats.gemini import (
     Response,
     ToolConfig,
     answer_parts,
+    decode_client,
     encode_error,
     encode_part,
     from_gemini_schema,
@@ -37,7 +38,7 @@ from omnirelay.formats.gemini import (
     usage_metadata,
 )
 from omnirelay.formats.gemini_stream import GeminiStreamDecoder, GeminiStreamEncoder
-from omnirelay.formats.wire import decode_as, decode_upstream
+from omnirelay.formats.wire import decode_upstream
 
 
 def _result_content(response: FunctionResponse) -> tuple[str, bool]:
@@ -152,7 +153,7 @@ def from_request(raw: Request, *, model: str, stream: bool) -> neutral.Request:
 
 
 def decode_request(body: bytes, *, model: str, stream: bool) -> neutral.Request:
-    return from_request(decode_as(body, Request), model=model, stream=stream)
+    return from_request(decode_client(body, Request), model=model, stream=stream)
 
 
 def _result_response(result: neutral.ToolResult) -> dict[str, Any]:
@@ -313,7 +314,7 @@ class GeminiCodec:
         return stream_error(error)
 
     def decode_count_request(self, body: bytes, *, model: str) -> neutral.Request:
-        raw = decode_as(body, CountRequest)
+        raw = decode_client(body, CountRequest)
         inner = raw.generate_content_request or Request(contents=raw.contents or [])
         return from_request(inner, model=model, stream=False)
 

@@ -155,12 +155,12 @@ def _messages(raw: list[Message]) -> tuple[list[str], list[neutral.Message]]:
         if message.role in ("system", "developer"):
             system.append(_text(message.content))
         elif message.role == "user":
-            parts = list(_user_parts(message.content))
+            said: list[neutral.Part] = list(_user_parts(message.content))
             if messages and _only_results(messages[-1]):
                 # Tool results then words, in one turn: how Anthropic and Gemini put it.
-                messages[-1].parts.extend(parts)
+                messages[-1].parts.extend(said)
             else:
-                messages.append(neutral.Message("user", list(parts)))
+                messages.append(neutral.Message("user", said))
         elif message.role == "assistant":
             parts: list[neutral.Part] = [p for p in _user_parts(message.content)]
             parts += [

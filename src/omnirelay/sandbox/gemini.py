@@ -206,6 +206,27 @@ def validate(body: dict[str, Any]) -> None:
         raise SandboxInputError(f"toolConfig.functionCallingConfig.mode: invalid value {mode!r}")
 
 
+_FREE_FORM = frozenset(
+    {"args", "response", "parameters", "responseSchema", "responseJsonSchema", "sandbox_fault"}
+)
+
+
+def _camelize(value: Any) -> Any:
+    """Like Google's proto JSON parser, take snake_case field names as well as camelCase ones
+    (the google-genai SDK sends ``inlineData: {mime_type, data}``)."""
+    if isinstance(value, list):
+        return [_camelize(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _FREE_FORM and "_" in key:
+            head, *rest = key.split("_")
+            key = head + "".join(w[:1].upper() + w[1:] for w in rest)
+        out[key] = item if key in _FREE_FORM else _camelize(item)
+    return out
+
+
 def _lower_types(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_lower_types(s) for s in schema]
@@ -435,6 +456,7 @@ async def model_method(request: web.Request) -> web.StreamResponse:
         return error(400, "Invalid JSON payload received.")
     if not isinstance(body, dict):
         return error(400, "Invalid JSON payload received: expected an object.")
+    body = _camelize(body)
     fault = fault_for(request, body)
     failed = await apply_before(fault, error)
     if failed is not None:
