@@ -80,26 +80,51 @@ class OpenAIClient:
             ],
         }
 
-    def send(self, model: str, history: list[Any], *, stream: bool, system: str | None = None,
-             tools: bool = False, max_tokens: int | None = None) -> Reply:  # fmt: skip
+    def send(
+        self,
+        model: str,
+        history: list[Any],
+        *,
+        stream: bool,
+        system: str | None = None,
+        tools: bool = False,
+        max_tokens: int | None = None,
+    ) -> Reply:
         messages = ([{"role": "system", "content": system}] if system else []) + history
         options: dict[str, Any] = {}
         if tools:
-            function = {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA}
+            function = {
+                "name": "get_weather",
+                "description": "Weather",
+                "parameters": WEATHER_SCHEMA,
+            }
             options["tools"] = [{"type": "function", "function": function}]
         if max_tokens:
             options["max_tokens"] = max_tokens
         if not stream:
             r = self.sdk.chat.completions.create(model=model, messages=messages, **options)
             message = r.choices[0].message
-            calls = [Call(c.id, c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls or ()]
+            calls = [
+                Call(c.id, c.function.name, json.loads(c.function.arguments))
+                for c in message.tool_calls or ()
+            ]
             assert r.usage is not None
-            return Reply(message.content or "", calls, _stop(r.choices[0].finish_reason),
-                         r.usage.prompt_tokens, r.usage.completion_tokens, message.model_dump(exclude_none=True))  # fmt: skip
+            return Reply(
+                message.content or "",
+                calls,
+                _stop(r.choices[0].finish_reason),
+                r.usage.prompt_tokens,
+                r.usage.completion_tokens,
+                message.model_dump(exclude_none=True),
+            )
         text, finish, usage = "", None, None
         parts: dict[int, dict[str, Any]] = {}
         events = self.sdk.chat.completions.create(
-            model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **options
+            model=model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **options,
         )
         for chunk in events:
             if chunk.usage is not None:
@@ -116,7 +141,11 @@ class OpenAIClient:
         turn: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             turn["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(c.args)},
+                }
                 for c in calls
             ]
         return Reply(text, calls, _stop(finish), usage.prompt_tokens, usage.completion_tokens, turn)
@@ -137,7 +166,11 @@ class AnthropicClient:
     def user(self, text: str, images: bool = False) -> Any:
         if not images:
             return {"role": "user", "content": text}
-        inline = {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}
+        inline = {
+            "type": "base64",
+            "media_type": "image/png",
+            "data": base64.b64encode(PNG).decode(),
+        }
         return {
             "role": "user",
             "content": [
@@ -147,13 +180,23 @@ class AnthropicClient:
             ],
         }
 
-    def send(self, model: str, history: list[Any], *, stream: bool, system: str | None = None,
-             tools: bool = False, max_tokens: int | None = None) -> Reply:  # fmt: skip
+    def send(
+        self,
+        model: str,
+        history: list[Any],
+        *,
+        stream: bool,
+        system: str | None = None,
+        tools: bool = False,
+        max_tokens: int | None = None,
+    ) -> Reply:
         options: dict[str, Any] = {"max_tokens": max_tokens or 1024}
         if system:
             options["system"] = system
         if tools:
-            options["tools"] = [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA}]
+            options["tools"] = [
+                {"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA}
+            ]
         if stream:
             with self.sdk.messages.stream(model=model, messages=history, **options) as events:
                 streamed = "".join(events.text_stream)
@@ -163,12 +206,24 @@ class AnthropicClient:
             message = self.sdk.messages.create(model=model, messages=history, **options)
         text = "".join(b.text for b in message.content if b.type == "text")
         calls = [Call(b.id, b.name, dict(b.input)) for b in message.content if b.type == "tool_use"]  # type: ignore[arg-type]
-        turn = {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]}
-        return Reply(text, calls, _stop(message.stop_reason), message.usage.input_tokens,
-                     message.usage.output_tokens, turn, {"stop_sequence": message.stop_sequence})  # fmt: skip
+        turn = {
+            "role": "assistant",
+            "content": [b.model_dump(exclude_none=True) for b in message.content],
+        }
+        return Reply(
+            text,
+            calls,
+            _stop(message.stop_reason),
+            message.usage.input_tokens,
+            message.usage.output_tokens,
+            turn,
+            {"stop_sequence": message.stop_sequence},
+        )
 
     def answer_tools(self, history: list[Any], reply: Reply, result: str) -> list[Any]:
-        results = [{"type": "tool_result", "tool_use_id": c.id, "content": result} for c in reply.calls]
+        results = [
+            {"type": "tool_result", "tool_use_id": c.id, "content": result} for c in reply.calls
+        ]
         return [*history, reply.turn, {"role": "user", "content": results}]
 
 
@@ -190,42 +245,87 @@ class GeminiClient:
             ]
         return types.Content(role="user", parts=parts)
 
-    def send(self, model: str, history: list[Any], *, stream: bool, system: str | None = None,
-             tools: bool = False, max_tokens: int | None = None) -> Reply:  # fmt: skip
+    def send(
+        self,
+        model: str,
+        history: list[Any],
+        *,
+        stream: bool,
+        system: str | None = None,
+        tools: bool = False,
+        max_tokens: int | None = None,
+    ) -> Reply:
         config = types.GenerateContentConfig(
             system_instruction=system,
             max_output_tokens=max_tokens,
-            tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
-                name="get_weather", description="Weather", parameters=WEATHER_SCHEMA)])] if tools else None,  # type: ignore[arg-type]
+            tools=[
+                types.Tool(
+                    function_declarations=[
+                        types.FunctionDeclaration(
+                            name="get_weather", description="Weather", parameters=WEATHER_SCHEMA
+                        )
+                    ]
+                )
+            ]
+            if tools
+            else None,  # type: ignore[arg-type]
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-        )  # fmt: skip
+        )
         if stream:
-            chunks = list(self.sdk.models.generate_content_stream(model=model, contents=history, config=config))
+            chunks = list(
+                self.sdk.models.generate_content_stream(
+                    model=model, contents=history, config=config
+                )
+            )
         else:
-            chunks = [self.sdk.models.generate_content(model=model, contents=history, config=config)]
+            chunks = [
+                self.sdk.models.generate_content(model=model, contents=history, config=config)
+            ]
         parts = [p for c in chunks if c.candidates for p in (c.candidates[0].content.parts or [])]  # type: ignore[union-attr]
         text = "".join(p.text for p in parts if p.text)
-        calls = [Call(p.function_call.id, p.function_call.name or "", dict(p.function_call.args or {}))
-                 for p in parts if p.function_call]  # fmt: skip
+        calls = [
+            Call(p.function_call.id, p.function_call.name or "", dict(p.function_call.args or {}))
+            for p in parts
+            if p.function_call
+        ]
         last = chunks[-1]
         assert last.candidates and last.usage_metadata is not None
         finish = last.candidates[0].finish_reason
-        stop = "tool" if calls and finish == types.FinishReason.STOP else _stop(finish.value if finish else None)
+        stop = (
+            "tool"
+            if calls and finish == types.FinishReason.STOP
+            else _stop(finish.value if finish else None)
+        )
         turn = types.Content(role="model", parts=[p for p in parts if p.function_call or p.text])
         usage = last.usage_metadata
-        return Reply(text, calls, stop, usage.prompt_token_count or 0, usage.candidates_token_count or 0, turn)
+        return Reply(
+            text,
+            calls,
+            stop,
+            usage.prompt_token_count or 0,
+            usage.candidates_token_count or 0,
+            turn,
+        )
 
     def answer_tools(self, history: list[Any], reply: Reply, result: str) -> list[Any]:
-        responses = [types.Part.from_function_response(name=c.name, response={"result": result}) for c in reply.calls]
+        responses = [
+            types.Part.from_function_response(name=c.name, response={"result": result})
+            for c in reply.calls
+        ]
         return [*history, reply.turn, types.Content(role="user", parts=responses)]
 
 
 _STOPS = {
-    "stop": "end", "end_turn": "end", "STOP": "end",
-    "length": "length", "max_tokens": "length", "MAX_TOKENS": "length",
-    "tool_calls": "tool", "tool_use": "tool",
+    "stop": "end",
+    "end_turn": "end",
+    "STOP": "end",
+    "length": "length",
+    "max_tokens": "length",
+    "MAX_TOKENS": "length",
+    "tool_calls": "tool",
+    "tool_use": "tool",
     "stop_sequence": "stop_sequence",
-}  # fmt: skip
+}
 
 
 def _stop(reason: str | None) -> str:

@@ -1,5 +1,5 @@
 """The official openai, anthropic and google-genai SDKs against a live gateway and the sandbox:
-every (client format × vendor) pair, streaming and not, tools, images, system prompts, stop
+every (client format, vendor) pair, streaming and not, tools, images, system prompts, stop
 reasons, usage and billing; mid-stream errors in each client's format."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ import time
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 from google.genai import errors as genai_errors
 
-from tests.api.sdk_clients import IMAGE_URL, PNG, Client, GeminiClient, make_client
+from tests.api.sdk_clients import IMAGE_URL, PNG, Client, make_client
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
@@ -136,7 +135,9 @@ def test_billing_matches_reported_usage_on_every_surface(gateway: GatewayProcess
     for client in FORMATS:
         sdk = make_client(client, gateway.url, key)
         for stream in (False, True):
-            replies.append(sdk.send(MODELS["anthropic"], [sdk.user("Bill me Paris")], stream=stream))
+            replies.append(
+                sdk.send(MODELS["anthropic"], [sdk.user("Bill me Paris")], stream=stream)
+            )
     records = list(reversed(_usage_of(gateway, key_id, len(replies))))
     assert len(records) == len(replies)
     for reply, record in zip(replies, records, strict=True):
@@ -159,7 +160,10 @@ def test_nothing_is_charged_for_a_rejected_request(gateway: GatewayProcess) -> N
         sdk.messages.create(
             model=MODELS["gemini"],
             max_tokens=10,
-            messages=[{"role": "assistant", "content": "no user turn"}, {"role": "system", "content": "x"}],  # type: ignore[list-item, misc]
+            messages=[
+                {"role": "assistant", "content": "no user turn"},
+                {"role": "system", "content": "x"},
+            ],  # type: ignore[list-item, misc]
         )
     (record,) = _usage_of(gateway, key_id, 1)
     assert record["cost"] == 0 and record["status"] == 400

@@ -13,7 +13,6 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from tests.api.sdk_clients import GeminiClient
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
@@ -55,12 +54,31 @@ def test_anthropic_auth_by_bearer_and_errors_by_key(gateway: GatewayProcess, key
     [
         (b"{not json", 400, "invalid_request_error"),
         (b'{"model": "claude-3-5-haiku-20241022", "messages": []}', 400, "invalid_request_error"),
-        (b'{"model": "claude-3-5-haiku-20241022", "max_tokens": 5, "messages": []}', 400, "invalid_request_error"),
-        (b'{"model": "claude-nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}', 404, "not_found_error"),
-        (b'{"model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}', 400, "invalid_request_error"),
-        (b'{"model": "text-embedding-3-small", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}', 400, "invalid_request_error"),
+        (
+            b'{"model": "claude-3-5-haiku-20241022", "max_tokens": 5, "messages": []}',
+            400,
+            "invalid_request_error",
+        ),
+        (
+            b'{"model": "claude-nope", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "not_found_error",
+        ),
+        (
+            b'{"model": "gpt-4o", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": [{"type": "video"}]}]}',
+            400,
+            "invalid_request_error",
+        ),
+        (
+            b'{"model": "text-embedding-3-small", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "invalid_request_error",
+        ),
     ],
-)  # fmt: skip
+)
 def test_anthropic_bad_input_gets_anthropic_errors(
     gateway: GatewayProcess, key: str, body: bytes, status: int, kind: str
 ) -> None:
@@ -136,7 +154,9 @@ def test_anthropic_passes_unknown_fields_to_claude(gateway: GatewayProcess, key:
 
 
 @pytest.mark.parametrize("version", [None, "v1beta"])
-def test_gemini_sdk_on_both_api_versions(gateway: GatewayProcess, key: str, version: str | None) -> None:
+def test_gemini_sdk_on_both_api_versions(
+    gateway: GatewayProcess, key: str, version: str | None
+) -> None:
     client = _gemini(gateway, key, version)  # keep it: the SDK closes its pool when collected
     reply = client.models.generate_content(
         model=GEMINI, contents="Hello Rome", config={"system_instruction": "Be brief"}
@@ -161,17 +181,34 @@ def test_gemini_auth_by_query_key_and_errors(gateway: GatewayProcess, key: str) 
     [
         (f"models/{GEMINI}:generateContent", b"{nope", 400, "INVALID_ARGUMENT"),
         (f"models/{GEMINI}:generateContent", b'{"contents": []}', 400, "INVALID_ARGUMENT"),
-        ("models/gemini-nope:generateContent", b'{"contents": [{"parts": [{"text": "x"}]}]}', 404, "NOT_FOUND"),
-        (f"models/{GPT}:generateContent", b'{"contents": [{"parts": [{"executableCode": {}}]}]}', 400, "INVALID_ARGUMENT"),
-        (f"models/{GEMINI}:streamGenerateContent", b'{"contents": [{"parts": [{"text": "x"}]}]}', 400, "INVALID_ARGUMENT"),
+        (
+            "models/gemini-nope:generateContent",
+            b'{"contents": [{"parts": [{"text": "x"}]}]}',
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            f"models/{GPT}:generateContent",
+            b'{"contents": [{"parts": [{"executableCode": {}}]}]}',
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            f"models/{GEMINI}:streamGenerateContent",
+            b'{"contents": [{"parts": [{"text": "x"}]}]}',
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (f"models/{GEMINI}:launchRockets", b"{}", 404, "NOT_FOUND"),
         ("no/such/path", b"{}", 404, "NOT_FOUND"),
     ],
-)  # fmt: skip
+)
 def test_gemini_bad_input_gets_google_errors(
     gateway: GatewayProcess, key: str, path: str, body: bytes, status: int, name: str
 ) -> None:
-    response = httpx.post(f"{gateway.url}/v1beta/{path}", content=body, headers={"x-goog-api-key": key})
+    response = httpx.post(
+        f"{gateway.url}/v1beta/{path}", content=body, headers={"x-goog-api-key": key}
+    )
     assert response.status_code == status
     error = response.json()["error"]
     assert (error["code"], error["status"]) == (status, name) and error["message"]
@@ -249,5 +286,12 @@ def test_openai_sdk_errors_for_claude_and_gemini(gateway: GatewayProcess, key: s
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(
                 model=model,
-                messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}],  # type: ignore[list-item]
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
+                        ],
+                    }
+                ],  # type: ignore[list-item]
             )

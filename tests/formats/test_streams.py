@@ -1,4 +1,4 @@
-"""Stream translation, event by event, from recorded-shape vendor streams (mid-stream errors too)."""
+"""Stream translation, event by event, from recorded-shape vendor streams (and their errors)."""
 
 from __future__ import annotations
 
@@ -28,25 +28,62 @@ def _openai_chunk(delta: dict[str, Any], finish: str | None = None, usage: Any =
 # Each vendor says: "Let me check." then calls get_weather({"city": "Paris"}), in its own shape.
 STREAMS: dict[str, list[bytes]] = {
     "anthropic": [
-        _anthropic("message_start", message={"id": "msg_1", "model": "claude", "content": [], "usage": {"input_tokens": 11, "output_tokens": 1}}),
+        _anthropic(
+            "message_start",
+            message={
+                "id": "msg_1",
+                "model": "claude",
+                "content": [],
+                "usage": {"input_tokens": 11, "output_tokens": 1},
+            },
+        ),
         _anthropic("ping"),
         _anthropic("content_block_start", index=0, content_block={"type": "text", "text": ""}),
         _anthropic("content_block_delta", index=0, delta={"type": "text_delta", "text": "Let me"}),
         _anthropic("content_block_delta", index=0, delta={"type": "text_delta", "text": " check."}),
         _anthropic("content_block_stop", index=0),
-        _anthropic("content_block_start", index=1, content_block={"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}),
-        _anthropic("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": ""}),
-        _anthropic("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": '{"city": '}),
-        _anthropic("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": '"Paris"}'}),
+        _anthropic(
+            "content_block_start",
+            index=1,
+            content_block={"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}},
+        ),
+        _anthropic(
+            "content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": ""}
+        ),
+        _anthropic(
+            "content_block_delta",
+            index=1,
+            delta={"type": "input_json_delta", "partial_json": '{"city": '},
+        ),
+        _anthropic(
+            "content_block_delta",
+            index=1,
+            delta={"type": "input_json_delta", "partial_json": '"Paris"}'},
+        ),
         _anthropic("content_block_stop", index=1),
-        _anthropic("message_delta", delta={"stop_reason": "tool_use", "stop_sequence": None}, usage={"output_tokens": 7}),
+        _anthropic(
+            "message_delta",
+            delta={"stop_reason": "tool_use", "stop_sequence": None},
+            usage={"output_tokens": 7},
+        ),
         _anthropic("message_stop"),
     ],
     "openai": [
         _openai_chunk({"role": "assistant", "content": ""}),
         _openai_chunk({"content": "Let me"}),
         _openai_chunk({"content": " check."}),
-        _openai_chunk({"tool_calls": [{"index": 0, "id": "toolu_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+        _openai_chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "toolu_9",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         _openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
         _openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
         _openai_chunk({}, "tool_calls"),
@@ -54,11 +91,48 @@ STREAMS: dict[str, list[bytes]] = {
         b"data: [DONE]\n\n",
     ],
     "gemini": [
-        _sse({"candidates": [{"content": {"role": "model", "parts": [{"text": "Let me"}]}, "index": 0}], "usageMetadata": {"promptTokenCount": 11, "totalTokenCount": 11}, "responseId": "r1", "modelVersion": "gemini"}),
-        _sse({"candidates": [{"content": {"role": "model", "parts": [{"text": " check."}]}, "index": 0}], "responseId": "r1"}),
-        _sse({"candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18}, "responseId": "r1"}),
+        _sse(
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": "Let me"}]}, "index": 0}
+                ],
+                "usageMetadata": {"promptTokenCount": 11, "totalTokenCount": 11},
+                "responseId": "r1",
+                "modelVersion": "gemini",
+            }
+        ),
+        _sse(
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": " check."}]}, "index": 0}
+                ],
+                "responseId": "r1",
+            }
+        ),
+        _sse(
+            {
+                "candidates": [
+                    {
+                        "content": {
+                            "role": "model",
+                            "parts": [
+                                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+                            ],
+                        },
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": 11,
+                    "candidatesTokenCount": 7,
+                    "totalTokenCount": 18,
+                },
+                "responseId": "r1",
+            }
+        ),
     ],
-}  # fmt: skip
+}
 PAIRS = [(c, v) for c in STREAMS for v in STREAMS if c != v]
 
 
@@ -71,27 +145,68 @@ def _payloads(events: list[bytes]) -> list[Any]:
     return out
 
 
-def _read(client: str, events: list[bytes]) -> tuple[str, str, dict[str, Any], str, tuple[int, int]]:
+def _read(
+    client: str, events: list[bytes]
+) -> tuple[str, str, dict[str, Any], str, tuple[int, int]]:
     """What a client of ``client`` format understands: text, tool id/name/args, stop, usage."""
     payloads = _payloads(events)
     if client == "openai":
-        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in payloads if c["choices"])
-        calls = [tc for c in payloads if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
+        text = "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in payloads if c["choices"]
+        )
+        calls = [
+            tc
+            for c in payloads
+            if c["choices"]
+            for tc in c["choices"][0]["delta"].get("tool_calls", [])
+        ]
         args = "".join(tc["function"].get("arguments", "") for tc in calls)
-        stop = next(c["choices"][0]["finish_reason"] for c in payloads if c["choices"] and c["choices"][0]["finish_reason"])
+        stop = next(
+            c["choices"][0]["finish_reason"]
+            for c in payloads
+            if c["choices"] and c["choices"][0]["finish_reason"]
+        )
         usage = next(c["usage"] for c in payloads if c.get("usage"))
-        return text, f"{calls[0]['id']}/{calls[0]['function']['name']}", json.loads(args), stop, (usage["prompt_tokens"], usage["completion_tokens"])
+        return (
+            text,
+            f"{calls[0]['id']}/{calls[0]['function']['name']}",
+            json.loads(args),
+            stop,
+            (usage["prompt_tokens"], usage["completion_tokens"]),
+        )
     if client == "anthropic":
-        text = "".join(p["delta"].get("text", "") for p in payloads if p["type"] == "content_block_delta")
-        block = next(p["content_block"] for p in payloads if p["type"] == "content_block_start" and p["content_block"]["type"] == "tool_use")
-        args = "".join(p["delta"].get("partial_json", "") for p in payloads if p["type"] == "content_block_delta")
+        text = "".join(
+            p["delta"].get("text", "") for p in payloads if p["type"] == "content_block_delta"
+        )
+        block = next(
+            p["content_block"]
+            for p in payloads
+            if p["type"] == "content_block_start" and p["content_block"]["type"] == "tool_use"
+        )
+        args = "".join(
+            p["delta"].get("partial_json", "")
+            for p in payloads
+            if p["type"] == "content_block_delta"
+        )
         final = next(p for p in payloads if p["type"] == "message_delta")
-        return text, f"{block['id']}/{block['name']}", json.loads(args), final["delta"]["stop_reason"], (final["usage"]["input_tokens"], final["usage"]["output_tokens"])
+        return (
+            text,
+            f"{block['id']}/{block['name']}",
+            json.loads(args),
+            final["delta"]["stop_reason"],
+            (final["usage"]["input_tokens"], final["usage"]["output_tokens"]),
+        )
     parts = [p for c in payloads for p in c["candidates"][0]["content"]["parts"]]
     text = "".join(p.get("text", "") for p in parts)
     call = next(p["functionCall"] for p in parts if "functionCall" in p)
     usage = payloads[-1]["usageMetadata"]
-    return text, f"{call.get('id')}/{call['name']}", call["args"], payloads[-1]["candidates"][0]["finishReason"], (usage["promptTokenCount"], usage["candidatesTokenCount"])
+    return (
+        text,
+        f"{call.get('id')}/{call['name']}",
+        call["args"],
+        payloads[-1]["candidates"][0]["finishReason"],
+        (usage["promptTokenCount"], usage["candidatesTokenCount"]),
+    )
 
 
 STOPS = {"openai": "tool_calls", "anthropic": "tool_use", "gemini": "STOP"}

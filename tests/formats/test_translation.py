@@ -67,13 +67,22 @@ ANTHROPIC_REQUEST: dict[str, Any] = {
         {
             "role": "assistant",
             "content": [
-                {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}
+                {
+                    "type": "tool_use",
+                    "id": "call_1",
+                    "name": "get_weather",
+                    "input": {"city": "Paris"},
+                }
             ],
         },
         {
             "role": "user",
             "content": [
-                {"type": "tool_result", "tool_use_id": "call_1", "content": [{"type": "text", "text": "sunny"}]},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "call_1",
+                    "content": [{"type": "text", "text": "sunny"}],
+                },
                 {"type": "text", "text": "Thanks"},
             ],
         },
@@ -92,7 +101,10 @@ GEMINI_REQUEST: dict[str, Any] = {
                 {"inlineData": {"mimeType": "image/png", "data": PNG}},
             ],
         },
-        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+        {
+            "role": "model",
+            "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}],
+        },
         {
             "role": "user",
             "parts": [
@@ -177,7 +189,9 @@ def test_translation_round_trips_through_every_pair(client: str, vendor: str) ->
 
 
 def test_translated_bodies_are_the_vendor_wire_shapes() -> None:
-    to_anthropic = json.loads(translation("openai", "anthropic").request(_decode("openai"), "claude-x"))  # type: ignore[union-attr]
+    to_anthropic = json.loads(
+        translation("openai", "anthropic").request(_decode("openai"), "claude-x")
+    )  # type: ignore[union-attr]
     assert to_anthropic["model"] == "claude-x" and to_anthropic["system"] == "Be brief."
     assert to_anthropic["messages"][2]["content"][0] == {
         "type": "tool_result",
@@ -195,7 +209,9 @@ def test_translated_bodies_are_the_vendor_wire_shapes() -> None:
     to_openai = json.loads(translation("gemini", "openai").request(_decode("gemini"), "gpt"))  # type: ignore[union-attr]
     roles = [m["role"] for m in to_openai["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "user"]
-    assert to_openai["messages"][3]["tool_call_id"] == to_openai["messages"][2]["tool_calls"][0]["id"]
+    assert (
+        to_openai["messages"][3]["tool_call_id"] == to_openai["messages"][2]["tool_calls"][0]["id"]
+    )
     assert to_openai["max_completion_tokens"] == 50
 
 
@@ -203,22 +219,75 @@ def test_translated_bodies_are_the_vendor_wire_shapes() -> None:
     ("vendor", "body", "expected"),
     [
         ("openai", {"choices": [{"message": {"content": "x"}, "finish_reason": "stop"}]}, "end"),
-        ("openai", {"choices": [{"message": {"content": "x"}, "finish_reason": "length"}]}, "length"),
         (
             "openai",
-            {"choices": [{"message": {"tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}]},
+            {"choices": [{"message": {"content": "x"}, "finish_reason": "length"}]},
+            "length",
+        ),
+        (
+            "openai",
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "tool_calls": [
+                                {"id": "c", "function": {"name": "f", "arguments": "{}"}}
+                            ]
+                        },
+                        "finish_reason": "tool_calls",
+                    }
+                ]
+            },
             "tool",
         ),
-        ("anthropic", {"content": [{"type": "text", "text": "x"}], "stop_reason": "end_turn"}, "end"),
+        (
+            "anthropic",
+            {"content": [{"type": "text", "text": "x"}], "stop_reason": "end_turn"},
+            "end",
+        ),
         ("anthropic", {"content": [], "stop_reason": "max_tokens"}, "length"),
-        ("anthropic", {"content": [], "stop_reason": "stop_sequence", "stop_sequence": "Z"}, "stop_sequence"),
-        ("anthropic", {"content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use"}, "tool"),
-        ("gemini", {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]}, "end"),
-        ("gemini", {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "MAX_TOKENS"}]}, "length"),
-        ("gemini", {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}}]}, "finishReason": "STOP"}]}, "tool"),
-        ("gemini", {"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]}, "filter"),
+        (
+            "anthropic",
+            {"content": [], "stop_reason": "stop_sequence", "stop_sequence": "Z"},
+            "stop_sequence",
+        ),
+        (
+            "anthropic",
+            {
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+                "stop_reason": "tool_use",
+            },
+            "tool",
+        ),
+        (
+            "gemini",
+            {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]},
+            "end",
+        ),
+        (
+            "gemini",
+            {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "MAX_TOKENS"}]},
+            "length",
+        ),
+        (
+            "gemini",
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"functionCall": {"name": "f", "args": {}}}]},
+                        "finishReason": "STOP",
+                    }
+                ]
+            },
+            "tool",
+        ),
+        (
+            "gemini",
+            {"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]},
+            "filter",
+        ),
     ],
-)  # fmt: skip
+)
 def test_stop_reasons_are_read(vendor: str, body: dict[str, Any], expected: str) -> None:
     assert codec(vendor).decode_response(json.dumps(body).encode()).stop == expected
 
@@ -243,12 +312,23 @@ def test_stop_reasons_are_written(stop: str, openai: str, anthropic: str, gemini
     written = {f: json.loads(codec(f).encode_response(answer, "m")) for f in REQUESTS}
     assert written["openai"]["choices"][0]["finish_reason"] == openai
     assert written["openai"]["choices"][0]["message"]["tool_calls"][0]["id"] == "toolu_1"
-    assert written["openai"]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert written["openai"]["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+    }
     assert written["anthropic"]["stop_reason"] == anthropic
-    assert written["anthropic"]["content"][1] == {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}
+    assert written["anthropic"]["content"][1] == {
+        "type": "tool_use",
+        "id": "toolu_1",
+        "name": "f",
+        "input": {"a": 1},
+    }
     assert written["anthropic"]["usage"] == {"input_tokens": 3, "output_tokens": 4}
     assert written["gemini"]["candidates"][0]["finishReason"] == gemini
-    assert written["gemini"]["candidates"][0]["content"]["parts"][1]["functionCall"]["id"] == "toolu_1"
+    assert (
+        written["gemini"]["candidates"][0]["content"]["parts"][1]["functionCall"]["id"] == "toolu_1"
+    )
     assert written["gemini"]["usageMetadata"]["totalTokenCount"] == 7
 
 
@@ -260,15 +340,30 @@ def test_gemini_synthesised_ids_are_stable() -> None:
     answer = json.dumps(
         {
             "responseId": "r1",
-            "candidates": [{"content": {"parts": [
-                {"functionCall": {"name": "f", "args": {}}},
-                {"functionCall": {"name": "f", "args": {"x": 1}}},
-            ]}, "finishReason": "STOP"}],
+            "candidates": [
+                {
+                    "content": {
+                        "parts": [
+                            {"functionCall": {"name": "f", "args": {}}},
+                            {"functionCall": {"name": "f", "args": {"x": 1}}},
+                        ]
+                    },
+                    "finishReason": "STOP",
+                }
+            ],
         }
-    ).encode()  # fmt: skip
-    ids = [p.id for p in codec("gemini").decode_response(answer).parts if isinstance(p, neutral.ToolCall)]
+    ).encode()
+    ids = [
+        p.id
+        for p in codec("gemini").decode_response(answer).parts
+        if isinstance(p, neutral.ToolCall)
+    ]
     assert len(set(ids)) == 2
-    assert ids == [p.id for p in codec("gemini").decode_response(answer).parts if isinstance(p, neutral.ToolCall)]
+    assert ids == [
+        p.id
+        for p in codec("gemini").decode_response(answer).parts
+        if isinstance(p, neutral.ToolCall)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +372,14 @@ def test_gemini_synthesised_ids_are_stable() -> None:
         ("openai", {"messages": [{"role": "wizard", "content": "x"}]}),
         ("openai", {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}),
         ("anthropic", {"messages": [{"role": "system", "content": "x"}]}),
-        ("anthropic", {"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file"}}]}]}),
+        (
+            "anthropic",
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image", "source": {"type": "file"}}]}
+                ]
+            },
+        ),
         ("gemini", {"contents": [{"parts": [{"executableCode": {"code": "1"}}]}]}),
         ("gemini", {"contents": "not a list"}),
     ],
@@ -296,11 +398,21 @@ def test_unreadable_upstream_answers_are_upstream_errors() -> None:
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
-        ("openai", {"error": {"message": "m", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}),
+        (
+            "openai",
+            {
+                "error": {
+                    "message": "m",
+                    "type": "insufficient_quota",
+                    "param": None,
+                    "code": "insufficient_quota",
+                }
+            },
+        ),
         ("anthropic", {"type": "error", "error": {"type": "billing_error", "message": "m"}}),
         ("gemini", {"error": {"code": 429, "message": "m", "status": "RESOURCE_EXHAUSTED"}}),
     ],
-)  # fmt: skip
+)
 def test_errors_render_in_each_format(fmt: str, expected: dict[str, Any]) -> None:
     assert json.loads(codec(fmt).error_body(QuotaExceeded("m"))) == expected
     event = codec(fmt).stream_error(QuotaExceeded("m"))
