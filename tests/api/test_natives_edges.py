@@ -295,3 +295,18 @@ def test_openai_sdk_errors_for_claude_and_gemini(gateway: GatewayProcess, key: s
                     }
                 ],  # type: ignore[list-item]
             )
+
+
+def test_openai_sdk_embeds_with_a_gemini_model(gateway: GatewayProcess, key: str) -> None:
+    client = openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    # The SDK asks for base64 by default and decodes it; floats when asked.
+    packed = client.embeddings.create(model="gemini-embedding-001", input=["first text", "b"])
+    assert [len(d.embedding) for d in packed.data] == [3072, 3072]
+    floats = client.embeddings.create(
+        model="gemini-embedding-001", input="first text", dimensions=8, encoding_format="float"
+    )
+    assert len(floats.data[0].embedding) == 8 and floats.usage.prompt_tokens > 0
+    gemini = _gemini(gateway, key)
+    native = gemini.models.embed_content(model="gemini-embedding-001", contents="first text")
+    assert native.embeddings is not None
+    assert packed.data[0].embedding == pytest.approx(native.embeddings[0].values, abs=1e-6)

@@ -24,6 +24,7 @@ from omnirelay.api.common import (
     read_body,
     resolve_model,
 )
+from omnirelay.api.embedding import embedding_builder, needs_translation, translate_answer
 from omnirelay.api.streaming import relay_sse
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
@@ -236,10 +237,19 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         request_id=request_id,
         estimate=Usage(prompt_tokens=prompt_estimate),
     )
-    opened = await _open(
-        gateway, meter, parsed.model, Operation.EMBEDDING, _json_body_builder(body, parsed.model)
-    )
+    build = embedding_builder(gateway, body, parsed.model, _json_body_builder(body, parsed.model))
+    opened = await _open(gateway, meter, parsed.model, Operation.EMBEDDING, build)
     data = await _read_upstream(opened, meter)
+    if needs_translation(opened):  # a Gemini embedding model
+        try:
+            data, tokens = translate_answer(opened, body, data, parsed.model)
+        except GatewayError as error:
+            meter.finish(error.status, channel_id=opened.channel.id, error=error.message)
+            raise
+        meter.finish(
+            opened.response.status, Usage(prompt_tokens=tokens), channel_id=opened.channel.id
+        )
+        return web.Response(body=data, content_type="application/json")
     meter.finish(
         opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id
     )

@@ -111,8 +111,14 @@ def unwrap_single(data: bytes) -> bytes:
 
 
 class _OpenAIRequest(msgspec.Struct):
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[Any]  # texts, or token arrays (which only OpenAI models take)
     dimensions: int | None = None
+    encoding_format: str | None = None
+
+
+def wants_base64(body: bytes) -> bool:
+    """Whether an OpenAI client asked for base64 vectors (the SDK does unless told otherwise)."""
+    return decode_as(body, _OpenAIRequest).encoding_format == "base64"
 
 
 class _OpenAIItem(msgspec.Struct):
@@ -140,14 +146,15 @@ class OpenAIEmbeddings:
     name = "openai"
 
     def decode_request(self, body: bytes, *, single: bool) -> EmbedInput:
-        raw = decode_as(body, _OpenAIRequest).input
+        request = decode_as(body, _OpenAIRequest)
+        raw = request.input
         if isinstance(raw, str):
-            return EmbedInput([raw], decode_as(body, _OpenAIRequest).dimensions)
+            return EmbedInput([raw], request.dimensions)
         if not raw or not all(isinstance(t, str) for t in raw):
             raise InvalidRequest(
                 "token arrays cannot be embedded by this model: send text", param="input"
             )
-        return EmbedInput([str(t) for t in raw], decode_as(body, _OpenAIRequest).dimensions)
+        return EmbedInput([str(t) for t in raw], request.dimensions)
 
     def encode_request(self, request: EmbedInput, model: str) -> bytes:
         body: dict[str, Any] = {"model": model, "input": request.texts, "encoding_format": "float"}
