@@ -129,26 +129,35 @@ def test_mid_stream_failure_is_the_clients_error_event(
     assert record["status"] == 502 and record["stream"]
 
 
-def test_billing_matches_reported_usage_on_every_surface(gateway: GatewayProcess) -> None:
+# Catalogue list prices in micro-dollars per million tokens (input, output).
+PRICES = {
+    "gpt-4o-mini": (150_000, 600_000),
+    "claude-3-5-sonnet-20241022": (3_000_000, 15_000_000),
+    "gemini-2.0-flash": (100_000, 400_000),
+}
+
+
+def test_billing_matches_reported_usage_on_every_pair(gateway: GatewayProcess) -> None:
     key, key_id = gateway.create_key("billing", quota_usd=5.0)
-    replies = []
-    for client in FORMATS:
+    sent = []
+    for client, vendor in PAIRS:
         sdk = make_client(client, gateway.url, key)
         for stream in (False, True):
-            replies.append(
-                sdk.send(MODELS["anthropic"], [sdk.user("Bill me Paris")], stream=stream)
-            )
-    records = list(reversed(_usage_of(gateway, key_id, len(replies))))
-    assert len(records) == len(replies)
-    for reply, record in zip(replies, records, strict=True):
-        assert record["status"] == 200 and record["model"] == MODELS["anthropic"]
+            reply = sdk.send(MODELS[vendor], [sdk.user("Bill me Paris")], stream=stream)
+            sent.append((MODELS[vendor], stream, reply))
+    records = list(reversed(_usage_of(gateway, key_id, len(sent))))
+    assert len(records) == len(sent)
+    for (model, stream, reply), record in zip(sent, records, strict=True):
+        assert (record["status"], record["model"], record["stream"]) == (200, model, stream)
         assert (record["prompt_tokens"], record["completion_tokens"]) == (
             reply.input_tokens,
             reply.output_tokens,
         )
-        # Claude 3.5 Sonnet: $3 / $15 per million tokens, in micro-dollars, rounded up.
-        expected = -(-record["prompt_tokens"] * 3) + -(-record["completion_tokens"] * 15)
-        assert record["cost"] == expected
+        price_in, price_out = PRICES[model]
+        expected = -(-record["prompt_tokens"] * price_in // 1_000_000) + -(
+            -record["completion_tokens"] * price_out // 1_000_000
+        )
+        assert record["cost"] == expected > 0
     info = gateway.key_info(key_id)
     assert info["spent_micro_usd"] == sum(r["cost"] for r in records)
 

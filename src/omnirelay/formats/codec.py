@@ -15,6 +15,9 @@ from typing import Protocol
 
 from omnirelay.errors import GatewayError
 from omnirelay.formats import neutral
+from omnirelay.formats.anthropic_messages import AnthropicCodec
+from omnirelay.formats.gemini_content import GeminiCodec
+from omnirelay.formats.openai_chat import OpenAICodec
 
 
 class StreamDecoder(Protocol):
@@ -140,10 +143,7 @@ class Translation:
 
 
 def _registry() -> tuple[Mapping[str, Codec], Mapping[tuple[str, str], Translation]]:
-    from omnirelay.formats.anthropic_messages import AnthropicCodec
-    from omnirelay.formats.gemini_content import GeminiCodec
-    from omnirelay.formats.openai_chat import OpenAICodec
-
+    """Adding a format means adding its codec here; every pair with the others follows."""
     found: list[Codec] = [OpenAICodec(), AnthropicCodec(), GeminiCodec()]
     by_name = {c.name: c for c in found}
     pairs = {(a.name, b.name): Translation(a, b) for a in found for b in found if a.name != b.name}
