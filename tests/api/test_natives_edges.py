@@ -3,6 +3,7 @@ embeddings, pass-through of fields the gateway does not know, native stop sequen
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -310,3 +311,22 @@ def test_openai_sdk_embeds_with_a_gemini_model(gateway: GatewayProcess, key: str
     native = gemini.models.embed_content(model="gemini-embedding-001", contents="first text")
     assert native.embeddings is not None
     assert packed.data[0].embedding == pytest.approx(native.embeddings[0].values, abs=1e-6)
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_openai_stream_wire_for_translated_models(
+    gateway: GatewayProcess, key: str, model: str
+) -> None:
+    """Without include_usage no usage chunk and no usage keys; one id; [DONE] last."""
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "Hi Rome"}]}
+    response = httpx.post(
+        gateway.v1 + "/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    events = response.text.strip().split("\n\n")
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert len({c["id"] for c in chunks}) == 1 and all("usage" not in c for c in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "You said: Hi Rome"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
