@@ -330,3 +330,12 @@ def test_openai_stream_wire_for_translated_models(
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text == "You said: Hi Rome"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_gemini_sdk_lists_and_gets_models(gateway: GatewayProcess, key: str) -> None:
+    client = _gemini(gateway, key, "v1beta")  # the list lives under v1beta (v1 is OpenAI's)
+    names = {m.name for m in client.models.list()}
+    assert {f"models/{GEMINI}", f"models/{CLAUDE}", f"models/{GPT}"} <= names
+    model = client.models.get(model=CLAUDE)
+    assert model.name == f"models/{CLAUDE}"
+    assert model.supported_actions is not None and "generateContent" in model.supported_actions
