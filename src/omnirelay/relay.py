@@ -36,6 +36,8 @@ class Opened:
 
 # Builds the upstream body (and its content type) for a channel: model names may be mapped.
 BodyBuilder = Callable[[Channel], tuple[bytes, str]]
+# Extra headers for a vendor, e.g. a client's ``anthropic-beta`` for vendors of its format.
+HeaderBuilder = Callable[[Vendor], Mapping[str, str]]
 
 
 class Relay:
@@ -56,6 +58,7 @@ class Relay:
         body_for: BodyBuilder,
         *,
         stream: bool = False,
+        headers_for: HeaderBuilder | None = None,
     ) -> Opened:
         """POST to the first channel that accepts; raise the last failure if none does."""
         failure: GatewayError | None = None
@@ -67,7 +70,8 @@ class Relay:
                 channel, operation, model=channel.upstream_model(model), stream=stream
             )
             body, content_type = body_for(channel)
-            headers = {**call.headers, "Content-Type": content_type}
+            extra = headers_for(vendor) if headers_for is not None else {}
+            headers = {**extra, **call.headers, "Content-Type": content_type}
             try:
                 response = await self._session.post(call.url, data=body, headers=headers)
             except TimeoutError:

@@ -339,3 +339,24 @@ def test_gemini_sdk_lists_and_gets_models(gateway: GatewayProcess, key: str) -> 
     model = client.models.get(model=CLAUDE)
     assert model.name == f"models/{CLAUDE}"
     assert model.supported_actions is not None and "generateContent" in model.supported_actions
+
+
+def test_anthropic_beta_header_reaches_claude_only(gateway: GatewayProcess, key: str) -> None:
+    client = _anthropic(gateway, key)
+    messages: list[Any] = [{"role": "user", "content": "Hi Rome"}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=CLAUDE,
+            max_tokens=20,
+            messages=messages,
+            extra_headers={"anthropic-beta": "bogus-beta-2099"},
+        )
+    assert "bogus-beta-2099" in caught.value.message  # the vendor saw it
+    for model in (CLAUDE, GEMINI, GPT):  # a known beta passes, whatever the vendor
+        reply = client.messages.create(
+            model=model,
+            max_tokens=20,
+            messages=messages,
+            extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+        )
+        assert reply.content[0].text == "You said: Hi Rome"  # type: ignore[union-attr]

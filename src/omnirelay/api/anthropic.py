@@ -57,6 +57,12 @@ def anthropic_errors(handler: Handler) -> Handler:
     return wrapped
 
 
+def _forwarded(request: web.Request) -> dict[str, str]:
+    # Beta features are asked for by header; a Claude vendor must see them to honour them.
+    beta = request.headers.get("anthropic-beta")
+    return {"anthropic-beta": beta} if beta else {}
+
+
 async def _begin(request: web.Request) -> tuple[Gateway, KeyRecord, bytes]:
     gateway = gateway_of(request)
     token = request.headers.get("x-api-key") or bearer_token(request)
@@ -90,6 +96,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         model=routing.model,
         stream=bool(routing.stream),
         endpoint="messages",
+        forward_headers=_forwarded(request),
     )
     return await run_chat(
         request,
@@ -110,7 +117,12 @@ async def count_message_tokens(request: web.Request) -> web.StreamResponse:
     routing = decode_json(body, CountRouting)
     resolve_model(gateway, key, routing.model, CHAT)
     call = ChatCall(
-        client="anthropic", body=body, model=routing.model, stream=False, endpoint="count_tokens"
+        client="anthropic",
+        body=body,
+        model=routing.model,
+        stream=False,
+        endpoint="count_tokens",
+        forward_headers=_forwarded(request),
     )
     counted = await count_tokens(gateway, call, _passthrough(body, routing.model))
     return web.Response(body=counted, content_type="application/json")

@@ -25,7 +25,7 @@ from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.metering import Meter
 from omnirelay.relay import BodyBuilder, Opened
-from omnirelay.vendors import Operation
+from omnirelay.vendors import Operation, Vendor
 
 # When a client sets no output limit, hold quota for this many tokens.
 DEFAULT_OUTPUT_TOKENS = 4096
@@ -43,6 +43,8 @@ class ChatCall:
     stream: bool
     endpoint: str
     include_usage: bool = False  # OpenAI clients that asked for the usage chunk
+    # Protocol headers the client sent (e.g. anthropic-beta), for vendors of its own format.
+    forward_headers: Mapping[str, str] = field(default_factory=dict)
     _neutral: neutral.Request | None = field(default=None, repr=False)
 
     def neutral(self) -> neutral.Request:
@@ -52,6 +54,9 @@ class ChatCall:
                 self.body, model=self.model, stream=self.stream
             )
         return self._neutral
+
+    def headers_for(self, vendor: Vendor) -> Mapping[str, str]:
+        return self.forward_headers if vendor.wire_format == self.client else {}
 
     @property
     def prompt_estimate(self) -> int:
@@ -103,7 +108,9 @@ async def open_upstream(
     gateway: Gateway, meter: Meter, call: ChatCall, operation: Operation, build: BodyBuilder
 ) -> Opened:
     try:
-        return await gateway.relay.open(call.model, operation, build, stream=call.stream)
+        return await gateway.relay.open(
+            call.model, operation, build, stream=call.stream, headers_for=call.headers_for
+        )
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
         raise
@@ -214,7 +221,9 @@ async def count_tokens(gateway: Gateway, call: ChatCall, passthrough: BodyBuilde
         body = codec(vendor_format).encode_count_request(prompt, channel.upstream_model(call.model))
         return body or b"{}", "application/json"
 
-    opened = await gateway.relay.open(call.model, Operation.COUNT_TOKENS, build)
+    opened = await gateway.relay.open(
+        call.model, Operation.COUNT_TOKENS, build, headers_for=call.headers_for
+    )
     data = await read_upstream(opened, None)
     if opened.vendor.wire_format == call.client:
         return data

@@ -32,6 +32,16 @@ MODELS = frozenset(
         "claude-3-haiku-20240307",
     }
 )
+# A few real beta names; the real API rejects names it does not know, and so does the sandbox.
+BETAS = frozenset(
+    {
+        "prompt-caching-2024-07-31",
+        "token-counting-2024-11-01",
+        "interleaved-thinking-2025-05-14",
+        "claude-code-20250219",
+        "fine-grained-tool-streaming-2025-05-14",
+    }
+)
 _FIELDS = frozenset(
     {
         "model", "messages", "max_tokens", "system", "tools", "tool_choice", "temperature",
@@ -75,6 +85,12 @@ def check_auth(request: web.Request, expected: str) -> web.Response | None:
         return error(401, "invalid x-api-key")
     if not request.headers.get("anthropic-version"):
         return error(400, "anthropic-version: header is required")
+    betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
+    unknown = [b for b in betas if b not in BETAS]
+    if unknown:
+        return error(
+            400, f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header."
+        )
     return None
 
 
