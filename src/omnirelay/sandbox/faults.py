@@ -2,7 +2,7 @@
 
 A fault comes from the ``x-sandbox-fault`` header (JSON), from a ``sandbox_fault`` object in
 the JSON body (so it can travel through the gateway, which passes unknown fields on), from a
-``[sandbox-fault drop_after=3 status=500]`` marker in the conversation's text (which survives
+``[sandbox-fault drop_after=3 status=500]`` marker in the newest turn's text (which survives
 translation between wire formats, where unknown fields cannot), or from an API key of the
 form ``sk-fault-<status>`` (a channel that always fails), whichever header carries the key.
 """
@@ -48,11 +48,9 @@ def fault_for(request: web.Request, body: dict[str, Any] | None) -> Fault:
             return Fault()
     if body is not None and "sandbox_fault" in body:
         return Fault.parse(body["sandbox_fault"])
-    if body is not None:
-        text = json.dumps(body)
-        marker = _MARKER.search(text) if "[sandbox-fault" in text else None
-        if marker is not None:
-            return Fault.parse(dict(_SETTING.findall(marker.group(1))))
+    marker = _marker(body) if body is not None else None
+    if marker is not None:
+        return Fault.parse(dict(_SETTING.findall(marker.group(1))))
     for token in _keys(request):
         if token.startswith("sk-fault-") and token[9:12].isdigit():
             return Fault(status=int(token[9:12]))
@@ -61,6 +59,15 @@ def fault_for(request: web.Request, body: dict[str, Any] | None) -> Fault:
 
 _MARKER = re.compile(r"\[sandbox-fault([^\]]*)\]")
 _SETTING = re.compile(r"(\w+)=(\d+)")
+
+
+def _marker(body: dict[str, Any]) -> re.Match[str] | None:
+    # Only the newest turn is searched: cheap, and it is where a test puts the marker.
+    turns = body.get("messages") or body.get("contents")
+    if not isinstance(turns, list) or not turns:
+        return None
+    text = json.dumps(turns[-1])
+    return _MARKER.search(text) if "[sandbox-fault" in text else None
 
 
 def _keys(request: web.Request) -> Iterable[str]:
