@@ -304,3 +304,17 @@ def test_pass_through_streams_are_untouched_but_read(fmt: str) -> None:
     assert reader.complete and reader.usage is not None
     assert (reader.usage.input_tokens, reader.usage.output_tokens) == (11, 7)
     assert stream_passthrough(fmt).complete is False
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_a_blocked_gemini_prompt_ends_the_stream_as_filtered(client: str) -> None:
+    translator = translation(client, "gemini").stream("m")  # type: ignore[union-attr]
+    out = translator.feed(
+        _sse(
+            {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3}}
+        )
+    )
+    assert translator.complete
+    out += translator.finish()
+    text = b"".join(out).decode()
+    assert ("content_filter" if client == "openai" else "refusal") in text

@@ -286,6 +286,7 @@ def test_translated_bodies_are_the_vendor_wire_shapes() -> None:
             {"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]},
             "filter",
         ),
+        ("gemini", {"promptFeedback": {"blockReason": "SAFETY"}}, "filter"),
     ],
 )
 def test_stop_reasons_are_read(vendor: str, body: dict[str, Any], expected: str) -> None:

@@ -158,8 +158,13 @@ class ErrorBody(msgspec.Struct):
     status: str = ""
 
 
+class PromptFeedback(msgspec.Struct, rename="camel"):
+    block_reason: str | None = None
+
+
 class Response(msgspec.Struct, rename="camel"):
     candidates: list[Candidate] = []
+    prompt_feedback: PromptFeedback | None = None
     usage_metadata: UsageMetadata | None = None
     model_version: str | None = None
     response_id: str | None = None

@@ -254,11 +254,14 @@ def decode_response(body: bytes) -> neutral.Response:
     seed = raw.response_id or secrets.token_hex(8)
     parts = answer_parts(candidate.content if candidate else None, seed)
     had_calls = any(isinstance(p, neutral.ToolCall) for p in parts)
+    stop = stop_reason(candidate.finish_reason if candidate else None, had_calls)
+    if candidate is None and raw.prompt_feedback and raw.prompt_feedback.block_reason:
+        stop = neutral.StopReason.FILTER  # the prompt itself was blocked: no candidates
     return neutral.Response(
         id=raw.response_id or "",
         model=raw.model_version or "",
         parts=parts,
-        stop=stop_reason(candidate.finish_reason if candidate else None, had_calls),
+        stop=stop,
         usage=raw.usage_metadata.neutral() if raw.usage_metadata else neutral.Usage(),
     )
 

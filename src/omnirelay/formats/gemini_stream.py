@@ -73,6 +73,9 @@ class GeminiStreamDecoder:
         if candidate is not None and candidate.finish_reason:
             self.complete = True
             out.append(neutral.Finish(stop_reason(candidate.finish_reason, self._calls > 0)))
+        elif chunk.prompt_feedback is not None and chunk.prompt_feedback.block_reason:
+            self.complete = True  # a blocked prompt ends the stream with no candidates
+            out.append(neutral.Finish(neutral.StopReason.FILTER))
         return out
 
 
