@@ -17,6 +17,8 @@ from omnirelay.formats import neutral
 from omnirelay.formats.gemini import (
     FINISH_NAMES,
     STATUS_CODES,
+    Content,
+    ErrorBody,
     Response,
     answer_parts,
     encode_part,
@@ -46,11 +48,7 @@ class GeminiStreamDecoder:
         except msgspec.MsgspecError:
             return []
         if chunk.error is not None:
-            status = STATUS_CODES.get(chunk.error.status, chunk.error.code or 500)
-            mapped = map_status(status, chunk.error.message)
-            if not isinstance(mapped, UpstreamError):
-                mapped = UpstreamError(f"the upstream failed mid-stream: {chunk.error.message}")
-            return [neutral.Failure(mapped)]
+            return [_failure(chunk.error)]
         out: list[neutral.Event] = []
         usage = chunk.usage_metadata
         if not self._started:
@@ -61,13 +59,7 @@ class GeminiStreamDecoder:
             out.append(neutral.Start(chunk.response_id or "", chunk.model_version or "", prompt))
         candidate = chunk.candidates[0] if chunk.candidates else None
         if candidate is not None:
-            for part in answer_parts(candidate.content, self._seed, self._calls):
-                if isinstance(part, neutral.Text):
-                    out.append(neutral.TextDelta(part.text))
-                else:
-                    out.append(neutral.ToolStart(self._calls, part.id, part.name))
-                    out.append(neutral.ToolDelta(self._calls, part.arguments))
-                    self._calls += 1
+            out += self._parts(candidate.content)
         if usage is not None:
             out.append(usage.neutral())
         if candidate is not None and candidate.finish_reason:
@@ -77,6 +69,24 @@ class GeminiStreamDecoder:
             self.complete = True  # a blocked prompt ends the stream with no candidates
             out.append(neutral.Finish(neutral.StopReason.FILTER))
         return out
+
+    def _parts(self, content: Content | None) -> list[neutral.Event]:
+        out: list[neutral.Event] = []
+        for part in answer_parts(content, self._seed, self._calls):
+            if isinstance(part, neutral.Text):
+                out.append(neutral.TextDelta(part.text))
+            else:
+                out.append(neutral.ToolStart(self._calls, part.id, part.name))
+                out.append(neutral.ToolDelta(self._calls, part.arguments))
+                self._calls += 1
+        return out
+
+
+def _failure(error: ErrorBody) -> neutral.Failure:
+    mapped = map_status(STATUS_CODES.get(error.status, error.code or 500), error.message)
+    if not isinstance(mapped, UpstreamError):
+        mapped = UpstreamError(f"the upstream failed mid-stream: {error.message}")
+    return neutral.Failure(mapped)
 
 
 class GeminiStreamEncoder:
