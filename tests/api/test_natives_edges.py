@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import pydantic
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
@@ -360,3 +361,26 @@ def test_anthropic_beta_header_reaches_claude_only(gateway: GatewayProcess, key:
             extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
         )
         assert reply.content[0].text == "You said: Hi Rome"  # type: ignore[union-attr]
+
+
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+
+
+def test_structured_output_between_openai_and_gemini(gateway: GatewayProcess, key: str) -> None:
+    client = openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    parsed = client.chat.completions.parse(
+        model=GEMINI,
+        response_format=City,
+        messages=[{"role": "user", "content": "Describe Oslo"}],
+    )
+    city = parsed.choices[0].message.parsed
+    assert city is not None and city.name == "Oslo" and city.population >= 1
+    gemini = _gemini(gateway, key)
+    reply = gemini.models.generate_content(
+        model=GPT,
+        contents="Describe Lima",
+        config={"response_mime_type": "application/json", "response_schema": City},
+    )
+    assert isinstance(reply.parsed, City) and reply.parsed.name == "Lima"

@@ -168,3 +168,28 @@ def test_vendor_keys_in_the_environment_become_channels() -> None:
         ("anthropic", "https://api.anthropic.com", "a"),
         ("gemini", "http://gem", "g"),
     ]
+
+
+def test_structured_output_openai_and_gemini() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "N", "schema": schema}},
+    }
+    request = codec("openai").decode_request(json.dumps(body).encode(), model="m", stream=False)
+    gemini = json.loads(codec("gemini").encode_request(request, "g"))
+    assert gemini["generationConfig"] == {
+        "responseMimeType": "application/json",
+        "responseSchema": {
+            "type": "OBJECT",
+            "properties": {"n": {"type": "INTEGER"}},
+            "required": ["n"],
+        },
+    }
+    back = codec("gemini").decode_request(json.dumps(gemini).encode(), model="m", stream=False)
+    openai = json.loads(codec("openai").encode_request(back, "m"))
+    assert openai["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": schema},
+    }

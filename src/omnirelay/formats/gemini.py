@@ -119,6 +119,8 @@ class GenerationConfig(msgspec.Struct, rename="camel"):
     max_output_tokens: int | None = None
     stop_sequences: list[str] | None = None
     response_mime_type: str | None = None
+    response_schema: dict[str, Any] | None = None
+    response_json_schema: dict[str, Any] | None = None
     seed: int | None = None
 
 

@@ -148,6 +148,8 @@ def from_request(raw: Request, *, model: str, stream: bool) -> neutral.Request:
         stop=list(config.stop_sequences or ()),
         seed=config.seed,
         json_mode=config.response_mime_type == "application/json",
+        json_schema=config.response_json_schema
+        or (from_gemini_schema(config.response_schema) if config.response_schema else None),
         stream=stream,
     )
 
@@ -241,6 +243,9 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
         "seed": request.seed,
         "stopSequences": request.stop or None,
         "responseMimeType": "application/json" if request.json_mode else None,
+        "responseSchema": (
+            to_gemini_schema(request.json_schema) if request.json_schema is not None else None
+        ),
     }
     generation = {k: v for k, v in config.items() if v is not None}
     if generation:

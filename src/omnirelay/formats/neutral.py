@@ -95,7 +95,9 @@ class Request:
     top_k: int | None = None
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
-    json_mode: bool = False
+    json_mode: bool = False  # answer with a JSON object
+    json_schema: dict[str, Any] | None = None  # ... valid for this JSON Schema
+    schema_name: str = "response"
     user: str | None = None
     stream: bool = False
 

@@ -70,8 +70,14 @@ class NamedChoice(msgspec.Struct):
     type: str = "function"
 
 
+class JsonSchema(msgspec.Struct):
+    name: str = "response"
+    schema: dict[str, Any] | None = None
+
+
 class ResponseFormat(msgspec.Struct):
     type: str
+    json_schema: JsonSchema | None = None
 
 
 class Request(msgspec.Struct):
@@ -197,6 +203,8 @@ def decode_request(body: bytes, *, model: str, stream: bool) -> neutral.Request:
         raise InvalidRequest("'n' greater than 1 is not supported for this model", param="n")
     system, messages = _messages(raw.messages)
     stop = [raw.stop] if isinstance(raw.stop, str) else list(raw.stop or ())
+    response_format = raw.response_format
+    schema = response_format.json_schema if response_format is not None else None
     return neutral.Request(
         model=model,
         messages=messages,
@@ -212,7 +220,9 @@ def decode_request(body: bytes, *, model: str, stream: bool) -> neutral.Request:
         top_p=raw.top_p,
         stop=stop,
         seed=raw.seed,
-        json_mode=raw.response_format is not None and raw.response_format.type != "text",
+        json_mode=response_format is not None and response_format.type != "text",
+        json_schema=schema.schema if schema is not None else None,
+        schema_name=schema.name if schema is not None else "response",
         user=raw.user,
         stream=stream,
     )
@@ -290,7 +300,10 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
         "stop": request.stop or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    if request.json_mode:
+    if request.json_schema is not None:
+        schema = {"name": request.schema_name, "schema": request.json_schema}
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    elif request.json_mode:
         body["response_format"] = {"type": "json_object"}
     if request.stream:
         body["stream"] = True

@@ -290,8 +290,15 @@ def conversation(body: dict[str, Any]) -> Conversation:
         named_tool=allowed[0] if allowed else None,
         max_tokens=config.get("maxOutputTokens"),
         stop=list(config.get("stopSequences") or ()),
-        response_format={"type": "json_object"} if json_mode else None,
+        response_format=_response_format(config) if json_mode else None,
     )
+
+
+def _response_format(config: dict[str, Any]) -> dict[str, Any]:
+    schema = config.get("responseJsonSchema") or _lower_types(config.get("responseSchema"))
+    if not schema:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"schema": schema}}
 
 
 def count_tokens_of(body: dict[str, Any]) -> int:
