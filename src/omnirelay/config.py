@@ -148,6 +148,28 @@ def _channels_from_env(env: Mapping[str, str]) -> list[ChannelSpec]:
                 models=(),
             )
         )
+    if env.get("ANTHROPIC_API_KEY"):
+        specs.append(
+            ChannelSpec(
+                name="anthropic-env",
+                vendor="anthropic",
+                base_url=env.get("OMNIRELAY_ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+                secret=env["ANTHROPIC_API_KEY"],
+                models=(),
+            )
+        )
+    if env.get("GEMINI_API_KEY"):
+        specs.append(
+            ChannelSpec(
+                name="gemini-env",
+                vendor="gemini",
+                base_url=env.get(
+                    "OMNIRELAY_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"
+                ),
+                secret=env["GEMINI_API_KEY"],
+                models=(),
+            )
+        )
     return specs
 
 

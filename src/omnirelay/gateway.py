@@ -49,6 +49,20 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
             secret=f"{settings.sandbox_kling_access_key}:{settings.sandbox_kling_secret_key}",
             models=(),
         ),
+        ChannelSpec(
+            name="sandbox-anthropic",
+            vendor="anthropic",
+            base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-gemini",
+            vendor="gemini",
+            base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
     ]
 
 

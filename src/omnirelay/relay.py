@@ -30,10 +30,14 @@ class Opened:
 
     channel: Channel
     response: aiohttp.ClientResponse
+    # The adapter that answered: its wire format decides whether the answer is translated.
+    vendor: Vendor
 
 
 # Builds the upstream body (and its content type) for a channel: model names may be mapped.
 BodyBuilder = Callable[[Channel], tuple[bytes, str]]
+# Extra headers for a vendor, e.g. a client's ``anthropic-beta`` for vendors of its format.
+HeaderBuilder = Callable[[Vendor], Mapping[str, str]]
 
 
 class Relay:
@@ -52,6 +56,9 @@ class Relay:
         model: str,
         operation: Operation,
         body_for: BodyBuilder,
+        *,
+        stream: bool = False,
+        headers_for: HeaderBuilder | None = None,
     ) -> Opened:
         """POST to the first channel that accepts; raise the last failure if none does."""
         failure: GatewayError | None = None
@@ -59,9 +66,12 @@ class Relay:
             vendor = self._vendors.get(channel.vendor)
             if vendor is None or operation not in vendor.operations:
                 continue
-            call = vendor.prepare(channel, operation)
+            call = vendor.prepare(
+                channel, operation, model=channel.upstream_model(model), stream=stream
+            )
             body, content_type = body_for(channel)
-            headers = {**call.headers, "Content-Type": content_type}
+            extra = headers_for(vendor) if headers_for is not None else {}
+            headers = {**extra, **call.headers, "Content-Type": content_type}
             try:
                 response = await self._session.post(call.url, data=body, headers=headers)
             except TimeoutError:
@@ -77,7 +87,7 @@ class Relay:
                 continue
             if response.status < 400:
                 self.router.report_success(channel)
-                return Opened(channel=channel, response=response)
+                return Opened(channel=channel, response=response, vendor=vendor)
             try:
                 error_body = await asyncio.wait_for(response.read(), 30)
             except (TimeoutError, aiohttp.ClientError):

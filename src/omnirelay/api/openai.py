@@ -17,6 +17,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from omnirelay.api.chat import ChatCall, chat_builder, respond, translated
 from omnirelay.api.common import (
     bearer_token,
     decode_json,
@@ -25,6 +26,7 @@ from omnirelay.api.common import (
     read_body,
     resolve_model,
 )
+from omnirelay.api.embedding import embedding_builder, needs_translation, translate_answer
 from omnirelay.api.streaming import relay_sse
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
@@ -129,10 +131,15 @@ async def _begin(request: web.Request) -> tuple[Gateway, KeyRecord, bytes]:
 
 
 async def _open(
-    gateway: Gateway, meter: Meter, model: str, op: Operation, build: BodyBuilder
+    gateway: Gateway,
+    meter: Meter,
+    model: str,
+    op: Operation,
+    build: BodyBuilder,
+    stream: bool = False,
 ) -> Opened:
     try:
-        return await gateway.relay.open(model, op, build)
+        return await gateway.relay.open(model, op, build, stream=stream)
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
         raise
@@ -178,9 +185,15 @@ async def _token_endpoint(
     extra: dict[str, object] = {}
     if stream and not client_wants_usage:
         extra["stream_options"] = {"include_usage": True}
-    opened = await _open(
-        gateway, meter, parsed.model, operation, _json_body_builder(body, parsed.model, **extra)
-    )
+    build = _json_body_builder(body, parsed.model, **extra)
+    call = None
+    if operation is Operation.CHAT:
+        # Claude and Gemini models too: the body is translated for a vendor of another format.
+        call = ChatCall("openai", body, parsed.model, stream, endpoint, client_wants_usage)
+        build = chat_builder(gateway, call, build)
+    opened = await _open(gateway, meter, parsed.model, operation, build, stream)
+    if call is not None and translated(call, opened) is not None:
+        return await respond(request, opened, meter, call, {"x-request-id": request_id})
     if stream:
         return await relay_sse(
             request,
@@ -234,10 +247,19 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         request_id=request_id,
         estimate=Usage(prompt_tokens=prompt_estimate),
     )
-    opened = await _open(
-        gateway, meter, parsed.model, Operation.EMBEDDING, _json_body_builder(body, parsed.model)
-    )
+    build = embedding_builder(gateway, body, parsed.model, _json_body_builder(body, parsed.model))
+    opened = await _open(gateway, meter, parsed.model, Operation.EMBEDDING, build)
     data = await _read_upstream(opened, meter)
+    if needs_translation(opened):  # a Gemini embedding model
+        try:
+            data, tokens = translate_answer(opened, body, data, parsed.model)
+        except GatewayError as error:
+            meter.finish(error.status, channel_id=opened.channel.id, error=error.message)
+            raise
+        meter.finish(
+            opened.response.status, Usage(prompt_tokens=tokens), channel_id=opened.channel.id
+        )
+        return web.Response(body=data, content_type="application/json")
     meter.finish(
         opened.response.status, _token_usage(data, prompt_estimate), channel_id=opened.channel.id
     )

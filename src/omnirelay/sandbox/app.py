@@ -8,27 +8,54 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from omnirelay.config import Settings
-from omnirelay.sandbox import kling, openai
+from omnirelay.sandbox import anthropic, gemini, kling, openai
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SANDBOX_KEY = web.AppKey("sandbox_key", str)
 
 
-def _openai_auth(expected: str) -> Middleware:
+def _vendor_auth(expected: str) -> Middleware:
+    """Each imitated vendor checks credentials its own way (Anthropic ``x-api-key``, Gemini
+    ``x-goog-api-key`` or ``?key=``, OpenAI ``Authorization: Bearer``); the first vendor that
+    owns the path decides."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v1/"):
-            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if token != expected and not token.startswith("sk-fault-"):
-                return openai.error(
-                    401,
-                    "Incorrect API key provided (the sandbox expects its configured key).",
-                    code="invalid_api_key",
-                )
+        for owns, check in _AUTH:
+            if owns(request.path):
+                failed = check(request, expected)
+                if failed is not None:
+                    return failed
+                break
         return await handler(request)
 
     return middleware
+
+
+def _openai_owns(path: str) -> bool:
+    return path.startswith("/v1/")
+
+
+def _openai_check(request: web.Request, expected: str) -> web.Response | None:
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token != expected and not token.startswith("sk-fault-"):
+        return openai.error(
+            401,
+            "Incorrect API key provided (the sandbox expects its configured key).",
+            code="invalid_api_key",
+        )
+    return None
+
+
+# Most specific first: Anthropic's /v1/messages lies inside OpenAI's /v1/.
+_AUTH: tuple[
+    tuple[Callable[[str], bool], Callable[[web.Request, str], web.Response | None]], ...
+] = (
+    (anthropic.owns, anthropic.check_auth),
+    (gemini.owns, gemini.check_auth),
+    (_openai_owns, _openai_check),
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -45,11 +72,13 @@ def build_sandbox_app(
 
     ``kling_keys`` is the Kling (access key, secret key) pair (default: the settings' sandbox
     pair); ``task_seconds`` one step of a Kling task's clock."""
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_openai_auth(api_key)])
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/files/{name}", serve_file)
+    anthropic.add_routes(app)
+    gemini.add_routes(app)
     openai.add_routes(app)
     if kling_keys is None:
         defaults = Settings()

@@ -35,6 +35,7 @@ class Answer:
     content: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, if one did
 
     @property
     def tokens(self) -> int:
@@ -67,6 +68,21 @@ def count_prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None)
     return total
 
 
+def describe_inline(media_type: str, data: str, param: str = "messages") -> str:
+    """The phrase for an inline base64 image; bad data is a 400, as with the real APIs."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise SandboxInputError("invalid base64 image data", param) from exc
+    return f"an inline {media_type or 'image'} of {len(raw)} bytes"
+
+
+def describe_url(url: str, param: str = "messages") -> str:
+    if url.startswith(("http://", "https://")):
+        return f"an image at {url}"
+    raise SandboxInputError("image URLs must be http(s) URLs", param)
+
+
 def describe_images(content: Any) -> list[str]:
     """One phrase per image part; base64 data URLs are decoded (bad data is a 400)."""
     phrases: list[str] = []
@@ -78,18 +94,37 @@ def describe_images(content: Any) -> list[str]:
         url = str((part.get("image_url") or {}).get("url", ""))
         if url.startswith("data:"):
             header, _, data = url.partition(",")
-            try:
-                raw = base64.b64decode(data, validate=True)
-            except binascii.Error as exc:
-                raise SandboxInputError("invalid base64 image data", "messages") from exc
-            phrases.append(f"an inline {header[5:].split(';')[0] or 'image'} of {len(raw)} bytes")
+            phrases.append(describe_inline(header[5:].split(";")[0], data))
         elif url.startswith(("http://", "https://")):
-            phrases.append(f"an image at {url}")
+            phrases.append(describe_url(url))
         else:
             raise SandboxInputError(
                 "image_url.url must be an http(s) URL or a data URL", "messages"
             )
     return phrases
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    name: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Conversation:
+    """What the answer depends on, whatever the vendor format it arrived in."""
+
+    user_text: str  # the last user message's text
+    images: list[str] = field(default_factory=list)  # one phrase per image the user sent
+    tool_results: list[str] | None = None  # set when the last turn answers tool calls
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_mode: str = "auto"  # auto | none | required | named
+    named_tool: str | None = None
+    parallel_tools: bool = True
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    response_format: dict[str, Any] | None = None
+    choice_index: int = 0
 
 
 def _hint(text: str) -> str:
@@ -102,65 +137,107 @@ def _call_id(seed: str, index: int) -> str:
     return "call_" + hashlib.sha256(f"{seed}:{index}".encode()).hexdigest()[:24]
 
 
-def _tool_calls(request: dict[str, Any], user_text: str) -> list[ToolCall]:
-    functions = [
-        t.get("function", {}) for t in request["tools"] if t.get("type", "function") == "function"
-    ]
-    choice = request.get("tool_choice")
-    if isinstance(choice, dict):
-        wanted = (choice.get("function") or {}).get("name")
-        chosen = [f for f in functions if f.get("name") == wanted]
+def _tool_calls(conversation: Conversation) -> list[ToolCall]:
+    tools = conversation.tools
+    user_text = conversation.user_text
+    if conversation.tool_mode == "named":
+        chosen = [t for t in tools if t.name == conversation.named_tool]
     else:
         lowered = user_text.lower()
         chosen = [
-            f
-            for f in functions
-            if str(f.get("name", "")).lower() in lowered
-            or str(f.get("name", "")).lower().replace("_", " ") in lowered
+            t
+            for t in tools
+            if t.name.lower() in lowered or t.name.lower().replace("_", " ") in lowered
         ]
-        chosen = chosen or functions[:1]
-    if request.get("parallel_tool_calls") is False:
+        chosen = chosen or tools[:1]
+    if not conversation.parallel_tools:
         chosen = chosen[:1]
     hint = _hint(user_text)
     return [
         ToolCall(
-            id=_call_id(user_text + str(f.get("name")), i),
-            name=str(f.get("name")),
-            arguments=json.dumps(example_for(f.get("parameters") or {"type": "object"}, hint)),
+            id=_call_id(user_text + t.name, i),
+            name=t.name,
+            arguments=json.dumps(example_for(t.parameters or {"type": "object"}, hint)),
         )
-        for i, f in enumerate(chosen)
+        for i, t in enumerate(chosen)
     ]
 
 
-def answer_chat(request: dict[str, Any], choice_index: int = 0) -> Answer:
-    messages = request["messages"]
-    last = messages[-1]
-    user_messages = [m for m in messages if m.get("role") == "user"]
-    user_text = text_of(user_messages[-1].get("content")) if user_messages else ""
-    images = [p for m in user_messages for p in describe_images(m.get("content"))]
-    if request.get("tools") and request.get("tool_choice") != "none" and last.get("role") != "tool":
+def answer(conversation: Conversation) -> Answer:
+    """The deterministic answer: tool calls, tool-result acknowledgement, or an echo."""
+    if (
+        conversation.tools
+        and conversation.tool_mode != "none"
+        and conversation.tool_results is None
+    ):
         return Answer(
-            content=None, tool_calls=_tool_calls(request, user_text), finish_reason="tool_calls"
+            content=None, tool_calls=_tool_calls(conversation), finish_reason="tool_calls"
         )
-    if last.get("role") == "tool":
-        results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
-        content = "Tool results received: " + "; ".join(results)
+    if conversation.tool_results is not None:
+        content = "Tool results received: " + "; ".join(conversation.tool_results)
     else:
-        content = f"You said: {user_text}"
+        content = f"You said: {conversation.user_text}"
+        images = conversation.images
         if images:
             content = f"I see {len(images)} image(s): {', '.join(images)}. " + content
-        if choice_index:
-            content += f" (choice {choice_index})"
-    response_format = request.get("response_format") or {}
+        if conversation.choice_index:
+            content += f" (choice {conversation.choice_index})"
+    response_format = conversation.response_format or {}
+    hint = _hint(conversation.user_text)
     if response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
-        return Answer(content=json.dumps(example_for(schema, _hint(user_text))))
+        return Answer(content=json.dumps(example_for(schema, hint)))
     if response_format.get("type") == "json_object":
         return Answer(content=json.dumps({"answer": content}))
-    return _limit(content, request.get("max_completion_tokens") or request.get("max_tokens"))
+    return _limit(content, conversation.max_tokens, conversation.stop)
 
 
-def _limit(content: str, max_tokens: int | None) -> Answer:
+def _openai_conversation(request: dict[str, Any], choice_index: int) -> Conversation:
+    messages = request["messages"]
+    user_messages = [m for m in messages if m.get("role") == "user"]
+    tool_results = None
+    if messages[-1].get("role") == "tool":
+        tool_results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
+    choice = request.get("tool_choice")
+    mode, named = "auto", None
+    if isinstance(choice, dict):
+        mode, named = "named", (choice.get("function") or {}).get("name")
+    elif choice in ("none", "required"):
+        mode = str(choice)
+    stop = request.get("stop")
+    return Conversation(
+        user_text=text_of(user_messages[-1].get("content")) if user_messages else "",
+        images=[p for m in user_messages for p in describe_images(m.get("content"))],
+        tool_results=tool_results,
+        tools=[
+            ToolSpec(str(f.get("name")), f.get("parameters") or {"type": "object"})
+            for f in (
+                t.get("function", {})
+                for t in request.get("tools") or ()
+                if t.get("type", "function") == "function"
+            )
+        ],
+        tool_mode=mode,
+        named_tool=named,
+        parallel_tools=request.get("parallel_tool_calls") is not False,
+        max_tokens=request.get("max_completion_tokens") or request.get("max_tokens"),
+        stop=[stop] if isinstance(stop, str) else list(stop or ()),
+        response_format=request.get("response_format"),
+        choice_index=choice_index,
+    )
+
+
+def answer_chat(request: dict[str, Any], choice_index: int = 0) -> Answer:
+    return answer(_openai_conversation(request, choice_index))
+
+
+def _limit(content: str, max_tokens: int | None, stop: list[str] | None = None) -> Answer:
+    hits = [(content.find(s), s) for s in stop or () if s and s in content]
+    if hits:
+        position, sequence = min(hits)
+        content = content[:position]
+        if max_tokens is None or len(content.split(" ")) <= max_tokens:
+            return Answer(content=content, finish_reason="stop", stop_sequence=sequence)
     words = content.split(" ")
     if max_tokens is not None and len(words) > max_tokens:
         return Answer(content=" ".join(words[:max_tokens]), finish_reason="length")

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from omnirelay.vendors.anthropic import AnthropicVendor
 from omnirelay.vendors.base import Operation, UpstreamCall, Vendor
+from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.kling import KlingVendor
 from omnirelay.vendors.openai import OpenAIVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
-    adapters: list[Vendor] = [OpenAIVendor()]
-    adapters.append(KlingVendor())
+    adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor(), KlingVendor()]
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 

@@ -27,6 +27,7 @@ class Operation(StrEnum):
     TRANSCRIPTION = "transcription"
     TRANSLATION = "translation"
     IMAGE = "image"
+    COUNT_TOKENS = "count_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,14 @@ class Vendor(Protocol):
     wire_format: str
     operations: frozenset[Operation]
 
-    def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
-        """The URL and headers (auth included) for ``operation`` on ``channel``."""
+    def prepare(
+        self, channel: Channel, operation: Operation, *, model: str, stream: bool = False
+    ) -> UpstreamCall:
+        """The URL and headers (auth included) for ``operation`` on ``channel``.
+
+        ``model`` is the upstream model name (after the channel's model map) and ``stream``
+        whether a streamed answer is wanted: some vendors put either in the URL.
+        """
         ...
 
     def map_error(self, status: int, body: bytes) -> GatewayError:

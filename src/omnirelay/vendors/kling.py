@@ -140,7 +140,9 @@ class KlingVendor:
         self._tokens[channel.id] = (channel.secret, token, now + TOKEN_LIFETIME)
         return token
 
-    def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
+    def prepare(
+        self, channel: Channel, operation: Operation, *, model: str, stream: bool = False
+    ) -> UpstreamCall:
         raise UpstreamError(f"Kling has no synchronous '{operation}' operation")
 
     def map_error(self, status: int, body: bytes) -> GatewayError:

@@ -53,7 +53,9 @@ class OpenAIVendor:
     wire_format = "openai"
     operations = frozenset(_PATHS)
 
-    def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
+    def prepare(
+        self, channel: Channel, operation: Operation, *, model: str, stream: bool = False
+    ) -> UpstreamCall:
         return UpstreamCall(
             url=channel.base_url + _PATHS[operation],
             headers={"Authorization": f"Bearer {channel.secret}"},

@@ -1,0 +1,104 @@
+"""Relays an upstream event stream through a transform (translation, or pass-through that reads
+usage), event by event, billing what was really used.
+
+If the client goes away, the upstream request is closed at once and what was streamed so far is
+still billed. If the upstream breaks or stops early, the client gets an error event in its own
+format. The OpenAI-to-OpenAI fast path lives in ``streaming.py``; this serves everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+
+from omnirelay.billing import Usage
+from omnirelay.errors import GatewayError, UpstreamError
+from omnirelay.formats import neutral
+from omnirelay.formats.sse import EventSplitter
+from omnirelay.metering import Meter
+from omnirelay.relay import Opened
+
+
+class StreamTransform(Protocol):
+    usage: neutral.Usage | None
+    failure: GatewayError | None
+
+    @property
+    def complete(self) -> bool: ...
+
+    def feed(self, event: bytes) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def relay_stream(
+    request: web.Request,
+    opened: Opened,
+    meter: Meter,
+    transform: StreamTransform,
+    *,
+    error_event: Callable[[GatewayError], bytes],
+    headers: Mapping[str, str],
+    prompt_estimate: int,
+) -> web.StreamResponse:
+    upstream = opened.response
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **headers,
+        },
+    )
+    status, error, events = 200, None, 0
+    try:
+        await _write(response.prepare(request))
+        splitter = EventSplitter()
+        try:
+            async for raw in upstream.content.iter_any():
+                out: list[bytes] = []
+                for event in splitter.feed(raw):
+                    events += 1
+                    out += transform.feed(event)
+                if out:
+                    await _write(response.write(b"".join(out)))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"upstream stream broke: {type(exc).__name__}"
+        if transform.failure is not None:
+            status, error = 502, f"upstream error event: {transform.failure.message}"
+        elif error is None and not transform.complete:
+            error = "upstream stream ended before it was complete"
+        if transform.failure is None and error is not None:
+            status = 502
+            failure = UpstreamError(f"the upstream stream was interrupted ({error})")
+            await _write(response.write(error_event(failure)))
+        elif transform.failure is None:
+            await _write(response.write(b"".join(transform.finish())))
+        await _write(response.write_eof())
+    except _ClientGone:
+        status, error = 499, "client disconnected"
+    finally:
+        upstream.close()
+        seen = transform.usage
+        usage = (
+            Usage(prompt_tokens=seen.input_tokens, completion_tokens=seen.output_tokens)
+            if seen is not None
+            else Usage(prompt_tokens=prompt_estimate, completion_tokens=events)
+        )
+        meter.finish(status, usage, channel_id=opened.channel.id, error=error)
+    return response
+
+
+async def _write(operation: Awaitable[object]) -> None:
+    try:
+        await operation
+    except (ConnectionError, aiohttp.ClientConnectionResetError) as exc:
+        raise _ClientGone from exc

@@ -1,0 +1,191 @@
+"""OpenAI chat-completion chunks ↔ neutral stream events, incrementally."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import msgspec
+
+from omnirelay.errors import UpstreamError
+from omnirelay.formats import neutral
+from omnirelay.formats.openai import encode_error
+from omnirelay.formats.sse import DONE, data_of, encode_data
+
+
+class _Function(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolDelta(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: _Function | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolDelta] | None = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    delta: _Delta = msgspec.field(default_factory=_Delta)
+    finish_reason: str | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Error(msgspec.Struct):
+    message: str = ""
+
+
+class _Chunk(msgspec.Struct):
+    id: str = ""
+    model: str = ""
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+FINISH_REASONS: dict[str, neutral.StopReason] = {
+    "stop": neutral.StopReason.END,
+    "length": neutral.StopReason.LENGTH,
+    "tool_calls": neutral.StopReason.TOOL,
+    "function_call": neutral.StopReason.TOOL,
+    "content_filter": neutral.StopReason.FILTER,
+}
+FINISH_NAMES: dict[neutral.StopReason, str] = {
+    neutral.StopReason.END: "stop",
+    neutral.StopReason.STOP_SEQUENCE: "stop",
+    neutral.StopReason.LENGTH: "length",
+    neutral.StopReason.TOOL: "tool_calls",
+    neutral.StopReason.FILTER: "content_filter",
+}
+
+
+def new_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+class OpenAIStreamDecoder:
+    __slots__ = ("_started", "complete")
+
+    def __init__(self) -> None:
+        self._started = False
+        self.complete = False
+
+    def feed(self, event: bytes) -> list[neutral.Event]:
+        if event == DONE:
+            self.complete = True
+            return []
+        payload = data_of(event)
+        if payload is None:
+            return []
+        try:
+            chunk = msgspec.json.decode(payload, type=_Chunk)
+        except msgspec.MsgspecError:
+            return []
+        if chunk.error is not None:
+            return [neutral.Failure(UpstreamError(f"the upstream failed: {chunk.error.message}"))]
+        out: list[neutral.Event] = []
+        if not self._started:
+            self._started = True
+            out.append(neutral.Start(chunk.id, chunk.model))
+        for choice in chunk.choices[:1]:  # translation serves one choice
+            out += _choice_events(choice)
+        if chunk.usage is not None:
+            out.append(neutral.Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
+        return out
+
+
+def _choice_events(choice: _Choice) -> list[neutral.Event]:
+    out: list[neutral.Event] = []
+    delta = choice.delta
+    text = delta.content or delta.refusal
+    if text:
+        out.append(neutral.TextDelta(text))
+    for call in delta.tool_calls or ():
+        function = call.function or _Function()
+        if call.id:
+            out.append(neutral.ToolStart(call.index, call.id, function.name or ""))
+        if function.arguments:
+            out.append(neutral.ToolDelta(call.index, function.arguments))
+    if choice.finish_reason:
+        out.append(neutral.Finish(FINISH_REASONS.get(choice.finish_reason, neutral.StopReason.END)))
+    return out
+
+
+class OpenAIStreamEncoder:
+    """Writes chunks as OpenAI does: same id and created on each, ``[DONE]`` at the end."""
+
+    __slots__ = ("_base", "_include_usage", "_started", "_usage")
+
+    def __init__(self, model: str, *, include_usage: bool = False) -> None:
+        self._base: dict[str, Any] = {
+            "id": new_id(),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self._include_usage = include_usage
+        self._started = False
+        self._usage: neutral.Usage | None = None
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {
+            **self._base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return encode_data(msgspec.json.encode(chunk))
+
+    def feed(self, event: neutral.Event) -> list[bytes]:
+        out: list[bytes] = []
+        if not self._started and not isinstance(event, neutral.Usage | neutral.Failure):
+            self._started = True
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        if isinstance(event, neutral.TextDelta):
+            out.append(self._chunk({"content": event.text}))
+        elif isinstance(event, neutral.ToolStart):
+            call = {
+                "index": event.index,
+                "id": event.id,
+                "type": "function",
+                "function": {"name": event.name, "arguments": ""},
+            }
+            out.append(self._chunk({"tool_calls": [call]}))
+        elif isinstance(event, neutral.ToolDelta):
+            call = {"index": event.index, "function": {"arguments": event.fragment}}
+            out.append(self._chunk({"tool_calls": [call]}))
+        elif isinstance(event, neutral.Finish):
+            out.append(self._chunk({}, FINISH_NAMES[event.stop]))
+        elif isinstance(event, neutral.Usage):
+            self._usage = event
+        elif isinstance(event, neutral.Failure):
+            out.append(encode_data(encode_error(event.error)))
+        return out
+
+    def finish(self) -> list[bytes]:
+        out: list[bytes] = []
+        if self._include_usage:
+            usage = self._usage or neutral.Usage()
+            chunk = {
+                **self._base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": usage.input_tokens,
+                    "completion_tokens": usage.output_tokens,
+                    "total_tokens": usage.input_tokens + usage.output_tokens,
+                },
+            }
+            out.append(encode_data(msgspec.json.encode(chunk)))
+        out.append(DONE)
+        return out
