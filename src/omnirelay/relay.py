@@ -11,13 +11,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, NoChannelAvailable, UpstreamError, UpstreamTimeout
 from omnirelay.routing import Router
-from omnirelay.vendors import Operation, Vendor
+from omnirelay.vendors import Operation, RelayVendor, Vendor
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class Opened:
     channel: Channel
     response: aiohttp.ClientResponse
     # The adapter that answered: its wire format decides whether the answer is translated.
-    vendor: Vendor
+    vendor: RelayVendor
 
 
 # Builds the upstream body (and its content type) for a channel: model names may be mapped.
@@ -66,6 +67,8 @@ class Relay:
             vendor = self._vendors.get(channel.vendor)
             if vendor is None or operation not in vendor.operations:
                 continue
+            # Declaring a synchronous operation is what makes an adapter a RelayVendor.
+            vendor = cast(RelayVendor, vendor)
             call = vendor.prepare(
                 channel, operation, model=channel.upstream_model(model), stream=stream
             )

@@ -39,14 +39,26 @@ class UpstreamCall:
 
 
 class Vendor(Protocol):
-    """One upstream vendor's protocol."""
+    """One upstream vendor's protocol: what every adapter declares.
+
+    ``operations`` are the synchronous operations it relays (empty for a vendor that only
+    runs tasks); an adapter that declares any is a ``RelayVendor``.
+    """
 
     name: str
     # Catalogue families this vendor serves when a channel lists no models.
     families: frozenset[str]
-    # The wire format its chat endpoint speaks ("openai", "anthropic", "gemini").
+    # The wire format it speaks ("openai", "anthropic", "gemini", "kling").
     wire_format: str
     operations: frozenset[Operation]
+
+    def map_error(self, status: int, body: bytes) -> GatewayError:
+        """Turn an upstream error response into ours; the message must carry no secret."""
+        ...
+
+
+class RelayVendor(Vendor, Protocol):
+    """A vendor whose requests the relay forwards (chat, embeddings, audio, images…)."""
 
     def prepare(
         self, channel: Channel, operation: Operation, *, model: str, stream: bool = False
@@ -56,10 +68,6 @@ class Vendor(Protocol):
         ``model`` is the upstream model name (after the channel's model map) and ``stream``
         whether a streamed answer is wanted: some vendors put either in the URL.
         """
-        ...
-
-    def map_error(self, status: int, body: bytes) -> GatewayError:
-        """Turn an upstream error response into ours; the message must carry no secret."""
         ...
 
 

@@ -27,7 +27,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.tasks.model import TaskStatus, TaskUpdate
-from omnirelay.vendors.base import Operation, TaskRequest, UpstreamCall
+from omnirelay.vendors.base import Operation, TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,6 @@ class KlingVendor:
         token = mint_token(access, secret, now)
         self._tokens[channel.id] = (channel.secret, token, now + TOKEN_LIFETIME)
         return token
-
-    def prepare(
-        self, channel: Channel, operation: Operation, *, model: str, stream: bool = False
-    ) -> UpstreamCall:
-        raise UpstreamError(f"Kling has no synchronous '{operation}' operation")
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         try:
