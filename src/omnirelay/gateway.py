@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from omnirelay.billing import Ledger
+from omnirelay.billing import Ledger, Usage
 from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
 from omnirelay.channels import load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
 from omnirelay.formats import kling
-from omnirelay.keys import KeyCache, ensure_admin_key
+from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
+from omnirelay.metering import Meter
 from omnirelay.relay import Relay
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
@@ -183,6 +184,28 @@ class Gateway:
         gateway._poller.start()
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
         return gateway
+
+    async def meter(
+        self,
+        key: KeyRecord,
+        model: ModelInfo,
+        endpoint: str,
+        estimate: Usage,
+        *,
+        stream: bool = False,
+        request_id: str | None = None,
+    ) -> Meter:
+        """Hold ``estimate``'s price on the key (or raise ``QuotaExceeded``) for one request."""
+        return await Meter.start(
+            self.ledger,
+            self.usage,
+            key=key,
+            model=model,
+            endpoint=endpoint,
+            estimate=estimate,
+            stream=stream,
+            request_id=request_id,
+        )
 
     async def reload(self) -> None:
         """Re-read the catalogue and channels (other processes may have changed them)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -9,6 +10,10 @@ from omnirelay.billing import Ledger, Usage, cost_of
 from omnirelay.catalogue import ModelInfo
 from omnirelay.keys import KeyRecord
 from omnirelay.usage import UsageEvent, UsageWriter
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
 
 
 @dataclass(slots=True)
@@ -34,9 +39,9 @@ class Meter:
         key: KeyRecord,
         model: ModelInfo,
         endpoint: str,
-        request_id: str,
         estimate: Usage,
         stream: bool = False,
+        request_id: str | None = None,
     ) -> Meter:
         reserved = await ledger.reserve(key, cost_of(model, estimate))
         return cls(
@@ -44,7 +49,7 @@ class Meter:
             key=key,
             model=model,
             endpoint=endpoint,
-            request_id=request_id,
+            request_id=request_id or new_request_id(),
             reserved=reserved,
             stream=stream,
         )

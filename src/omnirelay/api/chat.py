@@ -92,15 +92,9 @@ async def start_meter(
     max_output: int,
     request_id: str,
 ) -> Meter:
-    return await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint=call.endpoint,
-        request_id=request_id,
-        estimate=Usage(prompt_tokens=call.prompt_estimate, completion_tokens=max_output),
-        stream=call.stream,
+    estimate = Usage(prompt_tokens=call.prompt_estimate, completion_tokens=max_output)
+    return await gateway.meter(
+        key, info, call.endpoint, estimate, stream=call.stream, request_id=request_id
     )
 
 

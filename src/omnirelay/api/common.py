@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import TypeVar
 
 import msgspec
@@ -12,6 +11,7 @@ from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import InvalidRequest, ModelNotFound, PayloadTooLarge
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
+from omnirelay.metering import new_request_id as new_request_id
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
@@ -20,10 +20,6 @@ T = TypeVar("T")
 
 def gateway_of(request: web.Request) -> Gateway:
     return request.app[GATEWAY]
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 def bearer_token(request: web.Request) -> str | None:

@@ -36,7 +36,6 @@ from omnirelay.formats import embeddings
 from omnirelay.formats.gemini import Routing, encode_error
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
-from omnirelay.metering import Meter
 from omnirelay.relay import BodyBuilder
 from omnirelay.vendors import Operation
 
@@ -147,15 +146,8 @@ async def _embed(request: web.Request, model: str, single: bool) -> web.StreamRe
     wanted = embeddings.GeminiEmbeddings().decode_request(body, single=single)
     info = resolve_model(gateway, key, model, EMBEDDING)
     estimate = embeddings.estimate_tokens(wanted.texts)
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint="embedContent" if single else "batchEmbedContents",
-        request_id=new_request_id(),
-        estimate=Usage(prompt_tokens=estimate),
-    )
+    endpoint = "embedContent" if single else "batchEmbedContents"
+    meter = await gateway.meter(key, info, endpoint, Usage(prompt_tokens=estimate))
     build = _embed_builder(gateway, body, model, wanted, single)
     try:
         opened = await gateway.relay.open(model, Operation.EMBEDDING, build)

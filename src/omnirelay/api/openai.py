@@ -22,7 +22,6 @@ from omnirelay.api.common import (
     bearer_token,
     decode_json,
     gateway_of,
-    new_request_id,
     read_body,
     resolve_model,
 )
@@ -171,17 +170,14 @@ async def _token_endpoint(
         stream and parsed.stream_options and parsed.stream_options.include_usage
     )
     prompt_estimate = min(len(body) // 4, PROMPT_ESTIMATE_CAP)
-    request_id = new_request_id()
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint=endpoint,
-        request_id=request_id,
-        estimate=Usage(prompt_tokens=prompt_estimate, completion_tokens=max_out * choices),
+    meter = await gateway.meter(
+        key,
+        info,
+        endpoint,
+        Usage(prompt_tokens=prompt_estimate, completion_tokens=max_out * choices),
         stream=stream,
     )
+    request_id = meter.request_id
     extra: dict[str, object] = {}
     if stream and not client_wants_usage:
         extra["stream_options"] = {"include_usage": True}
@@ -237,16 +233,8 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     parsed = decode_json(body, EmbeddingRequest)
     info = resolve_model(gateway, key, parsed.model, frozenset({"embedding"}))
     prompt_estimate = min(len(body) // 4, PROMPT_ESTIMATE_CAP)
-    request_id = new_request_id()
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint="embeddings",
-        request_id=request_id,
-        estimate=Usage(prompt_tokens=prompt_estimate),
-    )
+    meter = await gateway.meter(key, info, "embeddings", Usage(prompt_tokens=prompt_estimate))
+    request_id = meter.request_id
     build = embedding_builder(gateway, body, parsed.model, _json_body_builder(body, parsed.model))
     opened = await _open(gateway, meter, parsed.model, Operation.EMBEDDING, build)
     data = await _read_upstream(opened, meter)
@@ -274,16 +262,8 @@ async def images_generations(request: web.Request) -> web.StreamResponse:
     if not 1 <= count <= 10:
         raise InvalidRequest("'n' must be between 1 and 10", param="n")
     info = resolve_model(gateway, key, parsed.model, frozenset({"image"}))
-    request_id = new_request_id()
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint="images.generations",
-        request_id=request_id,
-        estimate=Usage(images=count),
-    )
+    meter = await gateway.meter(key, info, "images.generations", Usage(images=count))
+    request_id = meter.request_id
     opened = await _open(
         gateway, meter, parsed.model, Operation.IMAGE, _json_body_builder(body, parsed.model)
     )
@@ -303,17 +283,9 @@ async def audio_speech(request: web.Request) -> web.StreamResponse:
     if not parsed.input:
         raise InvalidRequest("'input' must not be empty", param="input")
     info = resolve_model(gateway, key, parsed.model, frozenset({"speech"}))
-    request_id = new_request_id()
     usage = Usage(characters=len(parsed.input))
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint="audio.speech",
-        request_id=request_id,
-        estimate=usage,
-    )
+    meter = await gateway.meter(key, info, "audio.speech", usage)
+    request_id = meter.request_id
     opened = await _open(
         gateway, meter, parsed.model, Operation.SPEECH, _json_body_builder(body, parsed.model)
     )
@@ -357,17 +329,9 @@ async def _transcribe(
     if upload is None or not upload.data:
         raise InvalidRequest("the form field 'file' (an audio file) is required", param="file")
     info = resolve_model(gateway, key, model, frozenset({"transcription"}))
-    request_id = new_request_id()
     estimated = estimate_duration(upload.data)
-    meter = await Meter.start(
-        gateway.ledger,
-        gateway.usage,
-        key=key,
-        model=info,
-        endpoint=endpoint,
-        request_id=request_id,
-        estimate=Usage(seconds=estimated),
-    )
+    meter = await gateway.meter(key, info, endpoint, Usage(seconds=estimated))
+    request_id = meter.request_id
 
     def build(channel: Channel) -> tuple[bytes, str]:
         upstream_model = channel.upstream_model(model)
