@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-import msgspec
 from aiohttp import web
 
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import InvalidRequest, ModelNotFound, PayloadTooLarge
+from omnirelay.formats.wire import decode_as
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.metering import new_request_id as new_request_id
@@ -44,16 +44,7 @@ async def read_body(request: web.Request) -> bytes:
 
 def decode_json(body: bytes, kind: type[T]) -> T:
     """Decode the fields routing needs; unknown fields are tolerated (and passed through)."""
-    if not body:
-        raise InvalidRequest("request body is empty; expected a JSON object")
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        param = message.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in message else None
-        raise InvalidRequest(f"invalid request: {message}", param=param) from exc
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    return decode_as(body, kind)
 
 
 def resolve_model(gateway: Gateway, key: KeyRecord, name: str, kinds: frozenset[str]) -> ModelInfo:
