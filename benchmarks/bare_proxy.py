@@ -1,6 +1,6 @@
 """The Python ceiling: a bare aiohttp pass-through (no auth, billing or records), N workers.
 
-    python bare_proxy.py PORT UPSTREAM_BASE WORKERS
+python bare_proxy.py PORT UPSTREAM_BASE WORKERS
 """
 
 from __future__ import annotations
@@ -42,8 +42,13 @@ def build(upstream: str) -> web.Application:
 
 def serve(port: int, upstream: str) -> None:
     web.run_app(
-        build(upstream), host="127.0.0.1", port=port, reuse_port=True,
-        access_log=None, print=None, loop=uvloop.new_event_loop(),
+        build(upstream),
+        host="127.0.0.1",
+        port=port,
+        reuse_port=True,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
     )
 
 

@@ -38,8 +38,9 @@ def chat_completion() -> dict[str, object]:
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": "Hello! This is a fixed answer from the fake upstream of the benchmark. "
-                    "It is about as long as a short real reply, so bodies have a realistic size.",
+                    "content": "Hello! This is a fixed answer from the fake upstream of the "
+                    "benchmark. It is about as long as a short real reply, so bodies have a "
+                    "realistic size.",
                     "refusal": None,
                 },
                 "logprobs": None,
@@ -91,14 +92,21 @@ def kling_submit() -> dict[str, object]:
 
 
 # The founding page's example request (shared/seed/aggregator-docs-kling-image2video.txt).
-KLING_BODY = """{
-"model_name": "kling-v1",
-"image": "https://p2.a.kwimgs.com/bs2/upload-ylab-stunt/ai_portal/1731125871/6N0QrAnAeU/409-f054fa25c21a.png",
-"prompt": "A 20-year-old girl, with an oval face, delicate features, long black hair, fair skin, and ambient light, wearing a short white skirt, sitting on a bench beside the street, smiling and shaking her hair",
-"mode": "std",
-"aspect_ratio": "1:1",
-"duration": "5"
-}"""
+KLING_BODY = "\n".join(
+    [
+        "{",
+        '"model_name": "kling-v1",',
+        '"image": "https://p2.a.kwimgs.com/bs2/upload-ylab-stunt/ai_portal/1731125871/'
+        '6N0QrAnAeU/409-f054fa25c21a.png",',
+        '"prompt": "A 20-year-old girl, with an oval face, delicate features, long black hair, '
+        "fair skin, and ambient light, wearing a short white skirt, sitting on a bench beside "
+        'the street, smiling and shaking her hair",',
+        '"mode": "std",',
+        '"aspect_ratio": "1:1",',
+        '"duration": "5"',
+        "}",
+    ]
+)
 
 
 def nginx_literal(text: str) -> str:

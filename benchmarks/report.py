@@ -145,15 +145,8 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: str) -> str:
-    present = [t for t in TARGETS if t in results]
+def _chat_section(results: dict[str, Any], present: list[str]) -> list[str]:
     lines = [
-        f"# Benchmark results — {stamp}",
-        "",
-        f"Run: {notes}. Latencies in ms; errors = connect+read+write+timeout+non-2xx.",
-        "Every target runs with the same number of workers. omnirelay has auth (a key with a quota),",
-        "routing, billing and usage records on.",
-        "",
         "## Non-streaming chat completions",
         "",
         "| target | conns | req/s | p50 | p99 | errors |",
@@ -170,8 +163,11 @@ def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: st
                     f"| {LABELS[t]} | {c} | {_f(s['rps'], 0)} | {_f(s['p50_ms'])} | "
                     f"{_f(s['p99_ms'])} | {s['errors_total']} |"
                 )
-    lines += [
-        "",
+    return lines
+
+
+def _stream_section(results: dict[str, Any], present: list[str]) -> list[str]:
+    lines = [
         "## Streaming chat (~50 events) at 64 connections",
         "",
         "TTFB = server time to first byte, measured by a keep-alive curl probe: idle, and while",
@@ -192,8 +188,11 @@ def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: st
             f"{_f(idle and idle['ttfb_p50_ms'])} / {_f(idle and idle['ttfb_p99_ms'])} | "
             f"{_f(load and load['ttfb_p50_ms'])} / {_f(load and load['ttfb_p99_ms'])} |"
         )
-    lines += [
-        "",
+    return lines
+
+
+def _kling_section(results: dict[str, Any], present: list[str]) -> list[str]:
+    lines = [
         "## Kling task submissions (image2video, the founding page's body) at 64 connections",
         "",
         "| target | submits/s | p50 | p99 | errors |",
@@ -208,8 +207,11 @@ def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: st
             )
         elif "kling-skipped" in results[t]:
             lines.append(f"| {LABELS[t]} | skipped: {results[t]['kling-skipped']} | | | |")
-    lines += [
-        "",
+    return lines
+
+
+def _slow_section(results: dict[str, Any], present: list[str]) -> list[str]:
+    lines = [
         "## 1,000 concurrent slow streams (~8 s each)",
         "",
         "RSS = all processes of the target (master and workers). The probe is one more slow",
@@ -224,51 +226,86 @@ def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: st
         if not slow:
             continue
         probe = results[t].get("probe-slow")
+        idle, peak = results[t].get("rss_idle_mb"), results[t].get("rss_slow_peak_mb")
         lines.append(
             f"| {LABELS[t]} | {_f(slow[0]['rps'], 1)} | {slow[0]['errors_total']} | "
-            f"{_f(results[t].get('rss_idle_mb'), 0)} | {_f(results[t].get('rss_slow_peak_mb'), 0)} | "
-            f"{_f(probe and probe['ttfb_p50_ms'])} | "
+            f"{_f(idle, 0)} | {_f(peak, 0)} | {_f(probe and probe['ttfb_p50_ms'])} | "
             f"{_f(probe and probe['total_p50_ms'] / 1000)} |"
         )
+    return lines
+
+
+def _ratio_section(results: dict[str, Any], rat: dict[str, Any]) -> list[str]:
+    conns = conns_of(results)
+    lines = [
+        "## Ratios (throughput, non-streaming chat)",
+        "",
+        "| omnirelay on | vs | " + " | ".join(f"c={c}" for c in conns) + " |",
+        "|---|---|" + "---:|" * len(conns),
+    ]
+    for omni, r in rat.items():
+        for ref in ("direct", "nginx", "aiohttp", "litellm"):
+            cells = [r.get(f"rps_c{c}_vs_{ref}") for c in conns]
+            if any(x is not None for x in cells):
+                label = {"aiohttp": "aiohttp ceiling"}.get(ref, ref)
+                lines.append(
+                    f"| {omni.split('-')[1]} | / {label} | "
+                    + " | ".join("—" if x is None else f"{x:.3g}" for x in cells)
+                    + " |"
+                )
+    return lines
+
+
+GOALS: list[tuple[str, str, str]] = [
+    ("added p99 at 1 connection <= 1 ms", "added_p99_ms_c1", "ms"),
+    ("64 conns >= 10x litellm", "rps_c64_vs_litellm", "x"),
+    ("64 conns >= 70% of the aiohttp ceiling", "rps_c64_vs_aiohttp", "%"),
+    ("64 conns vs the nginx hop (the limit)", "rps_c64_vs_nginx", "%"),
+    ("stream TTFB p99 within 1 ms of direct (idle)", "added_ttfb_p99_ms_idle", "ms"),
+    ("stream TTFB p99 within 1 ms of direct (under load)", "added_ttfb_p99_ms_load", "ms"),
+    ("1,000 streams < 300 MB RSS", "rss_1000_streams_mb", "MB"),
+]
+
+
+def _goal_cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "%":
+        return f"{value * 100:.0f}%"
+    if unit == "x":
+        return f"{value:.1f}x"
+    return f"{value:.3f} ms" if unit == "ms" else f"{value:.0f} MB"
+
+
+def _goal_section(rat: dict[str, Any]) -> list[str]:
+    lines = ["## Goals", "", "| goal | " + " | ".join(rat) + " |", "|---|" + "---|" * len(rat)]
+    for label, name, unit in GOALS:
+        cells = [_goal_cell(r.get(name), unit) for r in rat.values()]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: str) -> str:
+    present = [t for t in TARGETS if t in results]
+    lines = [
+        f"# Benchmark results — {stamp}",
+        "",
+        f"Run: {notes}. Latencies in ms; errors = connect+read+write+timeout+non-2xx.",
+        "Every target runs with the same number of workers. omnirelay has auth (a key with a",
+        "quota), routing, billing and usage records on.",
+        "",
+    ]
+    sections = [
+        _chat_section(results, present),
+        _stream_section(results, present),
+        _kling_section(results, present),
+        _slow_section(results, present),
+    ]
     if rat:
-        conns = conns_of(results)
-        lines += [
-            "",
-            "## Ratios (throughput, non-streaming chat)",
-            "",
-            "| omnirelay on | vs | " + " | ".join(f"c={c}" for c in conns) + " |",
-            "|---|---|" + "---:|" * len(conns),
-        ]
-        for omni, r in rat.items():
-            for ref in ("direct", "nginx", "aiohttp", "litellm"):
-                cells = [r.get(f"rps_c{c}_vs_{ref}") for c in conns]
-                if any(x is not None for x in cells):
-                    label = {"aiohttp": "aiohttp ceiling"}.get(ref, ref)
-                    lines.append(
-                        f"| {omni.split('-')[1]} | ÷ {label} | "
-                        + " | ".join("—" if x is None else f"{x:.3g}×" for x in cells)
-                        + " |"
-                    )
-        lines += ["", "## Goals", "", "| goal | " + " | ".join(rat) + " |", "|---|" + "---|" * len(rat)]
-        goal_rows = [
-            ("added p99 at 1 connection ≤ 1 ms", lambda r: _f(r.get("added_p99_ms_c1"), 3) + " ms"),
-            ("64 conns ≥ 10× litellm", lambda r: _f(r.get("rps_c64_vs_litellm"), 1) + "×"),
-            ("64 conns ≥ 70% of the aiohttp ceiling", lambda r: _pct(r.get("rps_c64_vs_aiohttp"))),
-            ("64 conns vs the nginx hop (the limit)", lambda r: _pct(r.get("rps_c64_vs_nginx"))),
-            ("stream TTFB p99 within 1 ms of direct (idle)",
-             lambda r: _f(r.get("added_ttfb_p99_ms_idle"), 3) + " ms"),
-            ("stream TTFB p99 within 1 ms of direct (under load)",
-             lambda r: _f(r.get("added_ttfb_p99_ms_load"), 3) + " ms"),
-            ("1,000 streams < 300 MB RSS", lambda r: _f(r.get("rss_1000_streams_mb"), 0) + " MB"),
-        ]
-        for label, fn in goal_rows:
-            lines.append(f"| {label} | " + " | ".join(fn(r) for r in rat.values()) + " |")
-    lines.append("")
+        sections += [_ratio_section(results, rat), _goal_section(rat)]
+    for section in sections:
+        lines += [*section, ""]
     return "\n".join(lines)
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:.0f}%"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

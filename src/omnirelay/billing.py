@@ -1,14 +1,24 @@
-"""Prices and quota: estimate, reserve before the upstream call, settle after it.
+"""Prices and quota: estimate, hold before the upstream call, settle after it.
 
-A request reserves its estimated cost with one conditional UPDATE, so the balance in the
-database is the only truth and a key can overspend at most by what its in-flight requests
-cost beyond their estimates, whatever the number of workers or nodes. Settling (refunding the
-difference between reserve and real cost) goes through the batched usage writer, off the
-response path.
+Every hold is money already taken from the key's balance in the database by a conditional
+UPDATE, so the database stays the only truth and a key can overspend at most by what its
+in-flight requests cost beyond their estimates, whatever the number of workers or nodes.
+
+To keep that UPDATE off the response path, a process takes quota in *leases*: one UPDATE moves
+``LEASE_REQUESTS`` requests' worth of a key's balance into the process, and requests hold from
+the lease in memory. A settled request gives the lease back its hold less its cost, so the
+lease shrinks by exactly what was spent. Leases are taken only while the key's balance is at
+least ``LEASE_FLOOR`` leases; below that (a nearly spent key) every request reserves its own
+estimate in the database, as if there were no leases. A lease unused for one usage-flush
+interval goes back to the database with that flush (``Ledger.returns``), and all of them go
+back at shutdown. The price: the database shows a key's balance less what processes hold, and
+a process that dies holding a lease loses it (at most ``LEASE_REQUESTS`` estimates).
+Settling and returns go through the batched usage writer, off the response path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
@@ -50,14 +60,103 @@ def cost_of(model: ModelInfo, usage: Usage) -> int:
     )
 
 
+# A lease is this many estimates of the request that asked for it...
+LEASE_REQUESTS = 64
+# ...taken only while the key's balance is at least this many leases.
+LEASE_FLOOR = 16
+
+
+class Lease:
+    """Quota this process took from one key's balance in the database, held in memory."""
+
+    __slots__ = ("available", "in_flight", "key_id", "lock", "used")
+
+    def __init__(self, key_id: int) -> None:
+        self.key_id = key_id
+        self.available = 0
+        self.in_flight = 0
+        self.used = False  # a hold was taken since the last ``Ledger.returns``
+        self.lock = asyncio.Lock()  # one extension at a time
+
+    def take(self, amount: int) -> bool:
+        if self.available < amount or self.available <= 0:
+            return False
+        self.available -= amount
+        self.in_flight += 1
+        self.used = True
+        return True
+
+    def settle(self, held: int, cost: int) -> None:
+        """A request that held ``held`` from this lease finished, costing ``cost``."""
+        self.available += held - cost
+        self.in_flight -= 1
+
+
+@dataclass(slots=True)
+class Hold:
+    """Quota held for one request: from a lease, or (``lease`` None) reserved in the database."""
+
+    amount: int
+    lease: Lease | None = None
+
+
 class Ledger:
-    """Reserves quota in the database. Unlimited keys reserve nothing and touch no row."""
+    """Holds quota for requests. Unlimited keys hold nothing and touch no row."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._leases: dict[int, Lease] = {}
+
+    async def hold(self, key: KeyRecord, amount: int) -> Hold:
+        """Hold ``amount`` for a request, from this process's lease when it can."""
+        if not key.limited:
+            return Hold(0)
+        amount = max(amount, 0)
+        lease = self._leases.get(key.id)
+        if lease is None:
+            lease = self._leases[key.id] = Lease(key.id)
+        if lease.take(amount):
+            return Hold(amount, lease)
+        async with lease.lock:
+            # Another request may have extended the lease while this one waited.
+            if lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount)):
+                return Hold(amount, lease)
+        return Hold(await self.reserve(key, amount))
+
+    async def _extend(self, lease: Lease, amount: int) -> bool:
+        size = max(amount, 1) * LEASE_REQUESTS
+        statement = (
+            update(api_keys)
+            .where(api_keys.c.id == lease.key_id, api_keys.c.quota_remaining >= size * LEASE_FLOOR)
+            .values(quota_remaining=api_keys.c.quota_remaining - size)
+        )
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(statement)
+        if result.rowcount != 1:
+            return False
+        lease.available += size
+        return True
+
+    def returns(self, everything: bool = False) -> dict[int, int]:
+        """Take back what idle leases hold (all leases if ``everything``): key id → amount.
+
+        The caller owes these amounts to the keys' balances in the database. A lease is idle
+        when no request holds from it and none took a hold since the previous call.
+        """
+        owed: dict[int, int] = {}
+        for key_id, lease in list(self._leases.items()):
+            idle = not lease.used and lease.in_flight == 0 and not lease.lock.locked()
+            if everything or idle:
+                if lease.available:
+                    owed[key_id] = lease.available
+                    lease.available = 0
+                if idle:
+                    del self._leases[key_id]
+            lease.used = False
+        return owed
 
     async def reserve(self, key: KeyRecord, amount: int) -> int:
-        """Take ``amount`` from the key's balance or raise ``QuotaExceeded``; returns the hold."""
+        """Take ``amount`` from the key's balance in the database or raise ``QuotaExceeded``."""
         if not key.limited:
             return 0
         amount = max(amount, 0)

@@ -89,6 +89,7 @@ class Gateway:
         )
         router = Router()
         vendors = default_vendors()
+        ledger = Ledger(db)
         gateway = cls(
             settings=settings,
             db=db,
@@ -96,8 +97,8 @@ class Gateway:
             session=session,
             vendors=vendors,
             keys=KeyCache(db, settings.cache_ttl_seconds),
-            ledger=Ledger(db),
-            usage=UsageWriter(db, settings.usage_flush_seconds),
+            ledger=ledger,
+            usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
             router=router,
             relay=Relay(session, router, vendors),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from omnirelay.billing import Ledger, Usage, cost_of
+from omnirelay.billing import Lease, Ledger, Usage, cost_of
 from omnirelay.catalogue import ModelInfo
 from omnirelay.keys import KeyRecord
 from omnirelay.usage import UsageEvent, UsageWriter
@@ -22,6 +22,7 @@ class Meter:
     request_id: str
     reserved: int
     stream: bool = False
+    lease: Lease | None = None  # where ``reserved`` came from; None: the database
     started: float = field(default_factory=time.perf_counter)
     finished: bool = False
 
@@ -38,15 +39,16 @@ class Meter:
         estimate: Usage,
         stream: bool = False,
     ) -> Meter:
-        reserved = await ledger.reserve(key, cost_of(model, estimate))
+        hold = await ledger.hold(key, cost_of(model, estimate))
         return cls(
             writer=writer,
             key=key,
             model=model,
             endpoint=endpoint,
             request_id=request_id,
-            reserved=reserved,
+            reserved=hold.amount,
             stream=stream,
+            lease=hold.lease,
         )
 
     def finish(
@@ -62,6 +64,8 @@ class Meter:
             return 0
         self.finished = True
         cost = cost_of(self.model, usage) if usage is not None else 0
+        if self.lease is not None:
+            self.lease.settle(self.reserved, cost)
         self.writer.record(
             UsageEvent(
                 request_id=self.request_id,
@@ -75,6 +79,7 @@ class Meter:
                 units=usage.units if usage else 0,
                 cost=cost,
                 reserved=self.reserved,
+                held_in_db=self.lease is None,
                 latency_ms=int((time.perf_counter() - self.started) * 1000),
                 stream=self.stream,
                 error=error[:500] if error else None,

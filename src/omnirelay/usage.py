@@ -1,8 +1,9 @@
 """Usage records and quota settlement, written in batches by one background task per process.
 
 The response path only appends to an in-memory queue; every ``flush_seconds`` the writer
-inserts the records and applies each key's net settlement in one transaction. On shutdown it
-drains what is queued.
+inserts the records and applies each key's net settlement in one transaction, together with
+the quota leases the ledger gives back (``billing.Ledger.returns``). On shutdown it drains
+what is queued and returns every lease.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -36,17 +38,25 @@ class UsageEvent:
     units: int = 0
     cost: int = 0
     reserved: int = 0
+    # False when the hold came from a lease: the lease got the refund, the database gets none.
+    held_in_db: bool = True
     latency_ms: int = 0
     stream: bool = False
     error: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+# Called at each flush (with True at shutdown): amounts owed back to keys' balances.
+Returns = Callable[[bool], Mapping[int, int]]
+
+
 class UsageWriter:
-    def __init__(self, db: Database, flush_seconds: float) -> None:
+    def __init__(self, db: Database, flush_seconds: float, returns: Returns | None = None) -> None:
         self._db = db
         self._flush_seconds = flush_seconds
+        self._returns = returns
         self._pending: list[UsageEvent] = []
+        self._credits: dict[int, int] = defaultdict(int)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -80,28 +90,37 @@ class UsageWriter:
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
-        if not self._pending:
+        if self._returns is not None:
+            for key_id, amount in self._returns(self._stopping).items():
+                self._credits[key_id] += amount
+        if not self._pending and not self._credits:
             return
         batch, self._pending = self._pending, []
+        credits, self._credits = self._credits, defaultdict(int)
         try:
-            await self._write(batch)
+            await self._write(batch, credits)
         except BaseException:
             self._pending[:0] = batch  # keep them for the next attempt
+            for key_id, amount in credits.items():
+                self._credits[key_id] += amount
             raise
 
-    async def _write(self, batch: list[UsageEvent]) -> None:
-        refunds: dict[int, int] = defaultdict(int)
+    async def _write(self, batch: list[UsageEvent], credits: Mapping[int, int]) -> None:
+        refunds: dict[int, int] = defaultdict(int, credits)
         spent: dict[int, int] = defaultdict(int)
         rows = []
         for event in batch:
-            refunds[event.key_id] += event.reserved - event.cost
+            if event.held_in_db:
+                refunds[event.key_id] += event.reserved - event.cost
             spent[event.key_id] += event.cost
             row = asdict(event)
             row.pop("reserved")
+            row.pop("held_in_db")
             rows.append(row)
         async with self._db.engine.begin() as conn:
-            await conn.execute(usage_records.insert(), rows)
-            for key_id in sorted(spent):
+            if rows:
+                await conn.execute(usage_records.insert(), rows)
+            for key_id in sorted(spent.keys() | refunds.keys()):
                 # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
                 await conn.execute(
                     update(api_keys)
