@@ -141,6 +141,8 @@ def test_processes_with_leases_never_hold_more_than_the_balance(url: str) -> Non
                 break
         else:
             pytest.fail("the key's quota never ran out")
+        for ledger in ledgers:
+            await ledger.close()
         outstanding = sum(ledger.returns(everything=True).get(key.id, 0) for ledger in ledgers)
         remaining, _ = await _balance(db, key.id)
         # Every hold is backed by the database: nothing was created or lost on the way.
@@ -149,6 +151,22 @@ def test_processes_with_leases_never_hold_more_than_the_balance(url: str) -> Non
         assert remaining < 1000
 
     _run(url, body, quota=quota)
+
+
+def test_a_lease_running_low_is_extended_in_the_background_and_grows(url: str) -> None:
+    async def body(db: Database, key: KeyRecord) -> None:
+        ledger = Ledger(db)
+        first = 1000 * LEASE_REQUESTS
+        holds = [await ledger.hold(key, 1000) for _ in range(LEASE_REQUESTS * 3 // 4 + 1)]
+        lease = holds[0].lease
+        assert lease is not None and all(h.lease is lease for h in holds)
+        await ledger.close()  # the refill started by the hold that went below a quarter
+        # Extended again within a second of the first lease: the second one is twice as large.
+        assert lease.size == 2 * first
+        assert await _balance(db, key.id) == (10**9 - 3 * first, 0)
+        assert lease.available == 3 * first - 1000 * len(holds)
+
+    _run(url, body, quota=10**9)
 
 
 def test_unlimited_keys_hold_nothing(url: str) -> None:
