@@ -24,6 +24,7 @@ cleanup() {
   nginx -c "$TMP/nginx-upstream.conf" -s stop
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM PIPE
 export OMNIRELAY_DATA_DIR=$TMP/data OMNIRELAY_ADMIN_KEY=sk-or-bench-admin-0123456789
 export OMNIRELAY_DATABASE_URL=${PROFILE_DB:-sqlite+aiosqlite:///$TMP/data/omnirelay.db}
 KEY=$(.venv/bin/omnirelay keys --config "$TMP/omnirelay.toml" create --name bench --quota 1000000 | tail -1)

@@ -53,6 +53,15 @@ def _probe(path: Path) -> dict[str, float] | None:
     }
 
 
+def _cpu_us_per_request(path: Path, requests: int) -> float | None:
+    """CPU time the target used during the run, per request served (µs)."""
+    try:
+        before, after = (float(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return round((after - before) * 1e6 / requests, 1) if requests else None
+
+
 def _number(path: Path) -> float | None:
     try:
         return float(path.read_text().strip())
@@ -73,6 +82,9 @@ def collect(run: Path) -> dict[str, Any]:
             data = _load(f)
             if isinstance(data, dict) and "rps" in data:
                 data["errors_total"] = sum(data["errors"].values())
+                cpu = _cpu_us_per_request(f.with_suffix(".cpu"), data["requests"])
+                if cpu is not None:
+                    data["cpu_us_per_request"] = cpu
                 entry["scenarios"][f.stem] = data
         for name in ("probe-json-idle", "probe-sse-idle", "probe-sse-load", "probe-slow"):
             probe = _probe(d / f"{name}.txt")
@@ -129,6 +141,11 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
             for ref in ("direct", "nginx", "aiohttp", "litellm"):
                 other = _s(results, ref, f"chat-c{c}")
                 r[f"rps_c{c}_vs_{ref}"] = _ratio(mine["rps"], other["rps"] if other else None)
+        mine64, ceiling64 = _s(results, omni, "chat-c64"), _s(results, "aiohttp", "chat-c64")
+        if mine64 and ceiling64 and "cpu_us_per_request" in mine64 | ceiling64:
+            r["cpu_c64_vs_aiohttp"] = _ratio(
+                ceiling64.get("cpu_us_per_request"), mine64.get("cpu_us_per_request")
+            )
         mine1, direct1 = _s(results, omni, "chat-c1"), _s(results, "direct", "chat-c1")
         if mine1 and direct1:
             r["added_p99_ms_c1"] = mine1["p99_ms"] - direct1["p99_ms"]
@@ -149,8 +166,11 @@ def _chat_section(results: dict[str, Any], present: list[str]) -> list[str]:
     lines = [
         "## Non-streaming chat completions",
         "",
-        "| target | conns | req/s | p50 | p99 | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "CPU/req = CPU time all of the target's processes used during the run, per request: it",
+        "does not depend on what else the machine was doing.",
+        "",
+        "| target | conns | req/s | p50 | p99 | errors | CPU/req µs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for t in present:
         if "skipped" in results[t]:
@@ -161,7 +181,8 @@ def _chat_section(results: dict[str, Any], present: list[str]) -> list[str]:
             if s:
                 lines.append(
                     f"| {LABELS[t]} | {c} | {_f(s['rps'], 0)} | {_f(s['p50_ms'])} | "
-                    f"{_f(s['p99_ms'])} | {s['errors_total']} |"
+                    f"{_f(s['p99_ms'])} | {s['errors_total']} | "
+                    f"{_f(s.get('cpu_us_per_request'), 0)} |"
                 )
     return lines
 
@@ -173,9 +194,9 @@ def _stream_section(results: dict[str, Any], present: list[str]) -> list[str]:
         "TTFB = server time to first byte, measured by a keep-alive curl probe: idle, and while",
         "wrk runs the 64 streams (its own connection on top of them).",
         "",
-        "| target | streams/s | p50 (whole stream) | p99 | errors | TTFB idle p50 / p99 | "
-        "TTFB under load p50 / p99 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | streams/s | p50 (whole stream) | p99 | errors | CPU/stream µs | "
+        "TTFB idle p50 / p99 | TTFB under load p50 / p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in present:
         s = _s(results, t, "stream-c64")
@@ -184,7 +205,7 @@ def _stream_section(results: dict[str, Any], present: list[str]) -> list[str]:
         idle, load = results[t].get("probe-sse-idle"), results[t].get("probe-sse-load")
         lines.append(
             f"| {LABELS[t]} | {_f(s['rps'], 0)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | "
-            f"{s['errors_total']} | "
+            f"{s['errors_total']} | {_f(s.get('cpu_us_per_request'), 0)} | "
             f"{_f(idle and idle['ttfb_p50_ms'])} / {_f(idle and idle['ttfb_p99_ms'])} | "
             f"{_f(load and load['ttfb_p50_ms'])} / {_f(load and load['ttfb_p99_ms'])} |"
         )
@@ -260,6 +281,7 @@ GOALS: list[tuple[str, str, str]] = [
     ("added p99 at 1 connection <= 1 ms", "added_p99_ms_c1", "ms"),
     ("64 conns >= 10x litellm", "rps_c64_vs_litellm", "x"),
     ("64 conns >= 70% of the aiohttp ceiling", "rps_c64_vs_aiohttp", "%"),
+    ("same, by CPU per request (ceiling's / ours)", "cpu_c64_vs_aiohttp", "%"),
     ("64 conns vs the nginx hop (the limit)", "rps_c64_vs_nginx", "%"),
     ("stream TTFB p99 within 1 ms of direct (idle)", "added_ttfb_p99_ms_idle", "ms"),
     ("stream TTFB p99 within 1 ms of direct (under load)", "added_ttfb_p99_ms_load", "ms"),

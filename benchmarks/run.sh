@@ -108,16 +108,20 @@ log "fake upstream on :$UPSTREAM_PORT, nginx proxy hop on :$PROXY_PORT; ${NCPU} 
 
 # --- one measurement ---------------------------------------------------------------------------
 # measure TARGET SCENARIO CONNS DURATION URL BODY AUTH
+# Also records the CPU time the target's processes used during the run (robust to a busy box).
 measure() {
   local target=$1 scenario=$2 conns=$3 duration=$4 url=$5 body=$6 auth=$7
+  local pgid; pgid=$(cat "$TMP/$target/pgid")
   local threads=$((conns < WRK_THREADS ? conns : WRK_THREADS))
   local dir=$TMP/$target
   mkdir -p "$dir"
   BENCH_BODY=$body BENCH_AUTH=$auth BENCH_OUT=/dev/null taskset -c "$LOAD_CPUS" \
     wrk -t"$threads" -c"$conns" -d"${WARMUP}s" --timeout 30s -s "$BENCH/wrk/post.lua" "$url" >/dev/null
+  local cpu_before; cpu_before=$(python3 "$BENCH/cpu.py" "$pgid")
   BENCH_BODY=$body BENCH_AUTH=$auth BENCH_OUT=$dir/$scenario.json taskset -c "$LOAD_CPUS" \
     wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 30s -s "$BENCH/wrk/post.lua" "$url" \
     >"$dir/$scenario.wrk.txt"
+  echo "$cpu_before $(python3 "$BENCH/cpu.py" "$pgid")" >"$dir/$scenario.cpu"
   log "$target $scenario: $(cat "$dir/$scenario.json")"
 }
 
@@ -218,7 +222,7 @@ omnirelay_target() {  # omnirelay_target NAME DATABASE_URL
 
 runas_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 start_postgres() {
-  PG_BIN=$(dirname "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
+  PG_BIN=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
   local root=$TMP/pg
   mkdir -p "$root"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$root"
