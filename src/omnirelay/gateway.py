@@ -171,7 +171,7 @@ class Gateway:
             vendors=vendors,
             keys=KeyCache(db, settings.cache_ttl_seconds),
             ledger=ledger,
-            usage=UsageWriter(db, settings.usage_flush_seconds),
+            usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
             router=router,
             relay=Relay(session, router, vendors),
             tasks=engine,
@@ -233,6 +233,9 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         try:
+            # Lease extensions first: the writer's last flush returns every lease.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ledger.close(), 10)
             await asyncio.wait_for(self.usage.stop(), 10)
         finally:
             await self.session.close()

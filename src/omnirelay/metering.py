@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from dataclasses import dataclass, field
 
-from omnirelay.billing import Ledger, Usage, cost_of
+from omnirelay.billing import Lease, Ledger, Usage, cost_of
 from omnirelay.catalogue import ModelInfo
 from omnirelay.keys import KeyRecord
 from omnirelay.usage import UsageEvent, UsageWriter
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    # An id, not a secret: the process's PRNG (seeded from os.urandom in every process) spares
+    # a getrandom() system call per request.
+    return f"req_{random.getrandbits(96):024x}"
 
 
 @dataclass(slots=True)
@@ -27,6 +29,7 @@ class Meter:
     request_id: str
     reserved: int
     stream: bool = False
+    lease: Lease | None = None  # where ``reserved`` came from; None: the database
     started: float = field(default_factory=time.perf_counter)
     finished: bool = False
 
@@ -43,15 +46,16 @@ class Meter:
         stream: bool = False,
         request_id: str | None = None,
     ) -> Meter:
-        reserved = await ledger.reserve(key, cost_of(model, estimate))
+        hold = await ledger.hold(key, cost_of(model, estimate))
         return cls(
             writer=writer,
             key=key,
             model=model,
             endpoint=endpoint,
             request_id=request_id or new_request_id(),
-            reserved=reserved,
+            reserved=hold.amount,
             stream=stream,
+            lease=hold.lease,
         )
 
     def finish(
@@ -67,6 +71,8 @@ class Meter:
             return 0
         self.finished = True
         cost = cost_of(self.model, usage) if usage is not None else 0
+        if self.lease is not None:
+            self.lease.settle(self.reserved, cost)
         self.writer.record(
             UsageEvent(
                 request_id=self.request_id,
@@ -80,6 +86,7 @@ class Meter:
                 units=usage.units if usage else 0,
                 cost=cost,
                 reserved=self.reserved,
+                held_in_db=self.lease is None,
                 latency_ms=int((time.perf_counter() - self.started) * 1000),
                 stream=self.stream,
                 error=error[:500] if error else None,

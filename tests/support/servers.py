@@ -90,6 +90,17 @@ class GatewayProcess:
                 return records
             time.sleep(0.05)
 
+    def wait_for_balance(self, key_id: int, remaining: int, timeout: float = 10) -> dict[str, Any]:
+        """A process may hold a lease on a key's quota; unused leases go back with the next
+        usage flush, so the balance settles shortly after the last request."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.key_info(key_id)
+            if info["quota_remaining_micro_usd"] == remaining or time.monotonic() > deadline:
+                assert info["quota_remaining_micro_usd"] == remaining, info
+                return info
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

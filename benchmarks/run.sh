@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# The benchmark: direct (fake upstream), a bare nginx proxy hop, a bare aiohttp pass-through
+# (the Python ceiling), omnirelay on SQLite and PostgreSQL, and litellm - same machine, same
+# run, same worker count. Loopback only; everything started here is stopped on exit.
+#
+#   make bench                      full run (~12 min)
+#   BENCH_QUICK=1 make bench        short durations, for iteration
+#   BENCH_TARGETS="direct omnirelay-sqlite" make bench     a subset
+#   BENCH_SCENARIOS="chat stream" make bench              chat | stream | kling | slow
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=$ROOT/benchmarks
+
+QUICK=${BENCH_QUICK:-0}
+WORKERS=${BENCH_WORKERS:-2}
+if [ "$QUICK" = 1 ]; then
+  WARMUP=${BENCH_WARMUP:-1}; DURATION=${BENCH_DURATION:-4}; SLOW_DURATION=12; PROBES=50
+else
+  WARMUP=${BENCH_WARMUP:-3}; DURATION=${BENCH_DURATION:-10}; SLOW_DURATION=15; PROBES=200
+fi
+TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm"}
+SCENARIOS=${BENCH_SCENARIOS:-"chat stream kling slow"}
+CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
+SLOW_CONNECTIONS=${BENCH_SLOW_CONNECTIONS:-1000}
+
+UPSTREAM_PORT=18080 PROXY_PORT=18081 AIOHTTP_PORT=18300 OMNI_PORT=18100 LITELLM_PORT=18200
+PG_PORT=18432
+export BENCH_UPSTREAM_PORT=$UPSTREAM_PORT BENCH_PROXY_PORT=$PROXY_PORT BENCH_WORKERS=$WORKERS
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$BENCH/results
+TMP=$OUT/tmp/$STAMP
+mkdir -p "$TMP"
+PY=$ROOT/.venv/bin/python
+LITELLM_VENV=$BENCH/.litellm-venv
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# --- cores: keep the load generator off the servers' cores when there are enough of them ---
+NCPU=$(nproc)
+if [ "$NCPU" -ge 4 ]; then
+  SERVER_CPUS="0-$((NCPU / 2 - 1))"; LOAD_CPUS="$((NCPU / 2))-$((NCPU - 1))"; WRK_THREADS=$((NCPU / 2))
+else
+  # Two cores cannot be split three ways: servers may use both, wrk (1 thread) stays on the last.
+  SERVER_CPUS="0-$((NCPU - 1))"; LOAD_CPUS="$((NCPU - 1))"; WRK_THREADS=1
+fi
+
+# --- tools -------------------------------------------------------------------------------
+need_apt=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+command -v wrk >/dev/null || need_apt+=(wrk)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]} from apt"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+  log "installing the plotting extra (.[bench])"
+  "$ROOT/.venv/bin/pip" install --quiet -e "$ROOT[bench]"
+fi
+
+# --- lifecycle: every process group started here is stopped on exit -------------------------
+GROUPS_STARTED=()
+PG_DATA=""
+cleanup() {
+  set +e
+  for pgid in "${GROUPS_STARTED[@]}"; do stop_group "$pgid"; done
+  for name in upstream proxy; do
+    [ -f "$TMP/nginx-$name.pid" ] && "$NGINX" -c "$TMP/nginx-$name.conf" -s stop 2>/dev/null
+  done
+  [ -n "$PG_DATA" ] && runas_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast stop >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_group LOGFILE CMD...: runs CMD as the leader of a new process group; prints its id.
+start_group() {
+  local logfile=$1; shift
+  setsid taskset -c "$SERVER_CPUS" "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  GROUPS_STARTED+=("$pid")
+  echo "$pid"
+}
+stop_group() {
+  local pgid=$1
+  kill -TERM -- "-$pgid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 -- "-$pgid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+wait_http() {  # wait_http URL [SECONDS]
+  local deadline=$((SECONDS + ${2:-60}))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { log "timed out waiting for $1"; return 1; }
+    sleep 0.3
+  done
+}
+
+# --- the fake upstream and the bare proxy hop ------------------------------------------------
+python3 "$BENCH/fixtures.py" "$TMP"
+taskset -c "$SERVER_CPUS" "$NGINX" -c "$TMP/nginx-upstream.conf"
+taskset -c "$SERVER_CPUS" "$NGINX" -c "$TMP/nginx-proxy.conf"
+wait_http "http://127.0.0.1:$UPSTREAM_PORT/healthz"
+log "fake upstream on :$UPSTREAM_PORT, nginx proxy hop on :$PROXY_PORT; ${NCPU} cores," \
+  "servers on $SERVER_CPUS, wrk ($WRK_THREADS thread) on $LOAD_CPUS; warm-up ${WARMUP}s, runs ${DURATION}s"
+
+# --- one measurement ---------------------------------------------------------------------------
+# measure TARGET SCENARIO CONNS DURATION URL BODY AUTH
+# Also records the CPU time the target's processes used during the run (robust to a busy box).
+measure() {
+  local target=$1 scenario=$2 conns=$3 duration=$4 url=$5 body=$6 auth=$7
+  local pgid; pgid=$(cat "$TMP/$target/pgid")
+  local threads=$((conns < WRK_THREADS ? conns : WRK_THREADS))
+  local dir=$TMP/$target
+  mkdir -p "$dir"
+  BENCH_BODY=$body BENCH_AUTH=$auth BENCH_OUT=/dev/null taskset -c "$LOAD_CPUS" \
+    wrk -t"$threads" -c"$conns" -d"${WARMUP}s" --timeout 30s -s "$BENCH/wrk/post.lua" "$url" >/dev/null
+  local cpu_before; cpu_before=$(python3 "$BENCH/cpu.py" "$pgid")
+  BENCH_BODY=$body BENCH_AUTH=$auth BENCH_OUT=$dir/$scenario.json taskset -c "$LOAD_CPUS" \
+    wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 30s -s "$BENCH/wrk/post.lua" "$url" \
+    >"$dir/$scenario.wrk.txt"
+  echo "$cpu_before $(python3 "$BENCH/cpu.py" "$pgid")" >"$dir/$scenario.cpu"
+  log "$target $scenario: $(cat "$dir/$scenario.json")"
+}
+
+# ttfb_probe URL BODY AUTH COUNT OUTFILE: one keep-alive curl, COUNT requests, one line each of
+# "pretransfer starttransfer total" in seconds (server time to first byte = start - pre).
+ttfb_probe() {
+  local url=$1 body=$2 auth=$3 count=$4 outfile=$5
+  local args=(-s -X POST -H "Content-Type: application/json" --data-binary "@$body"
+    -w '%{time_pretransfer} %{time_starttransfer} %{time_total}\n')
+  [ -n "$auth" ] && args+=(-H "Authorization: Bearer $auth")
+  for _ in $(seq 1 "$count"); do args+=(-o /dev/null "$url"); done
+  taskset -c "$LOAD_CPUS" curl "${args[@]}" >"$outfile" 2>/dev/null || true
+}
+
+# run_target TARGET BASE PATH_CHAT PATH_KLING AUTH PGID
+# PATH_CHAT is a pattern where {kind} becomes json|sse|slow (the fake upstream's behaviours).
+run_target() {
+  local target=$1 base=$2 chat=$3 kling=$4 auth=$5 pgid=$6
+  local dir=$TMP/$target
+  mkdir -p "$dir"
+  echo "$pgid" >"$dir/pgid"
+  url_for() { echo "$base${chat//\{kind\}/$1}"; }
+  "$PY" "$BENCH/rss.py" "$pgid" "$dir/rss-idle.txt" & local idle=$!
+  sleep 0.6; kill -TERM "$idle"; wait "$idle" || true
+  for scenario in $SCENARIOS; do
+    case $scenario in
+      chat)
+        # Added latency at one connection, without load: a keep-alive curl, like the probes.
+        ttfb_probe "$(url_for json)" "$TMP/body-json.json" "$auth" "$PROBES" "$dir/probe-json-idle.txt"
+        for c in $CONNECTIONS; do
+          measure "$target" "chat-c$c" "$c" "$DURATION" "$(url_for json)" "$TMP/body-json.json" "$auth"
+        done ;;
+      stream)
+        ttfb_probe "$(url_for sse)" "$TMP/body-sse.json" "$auth" "$PROBES" "$dir/probe-sse-idle.txt"
+        ( sleep $((WARMUP + 1)); ttfb_probe "$(url_for sse)" "$TMP/body-sse.json" "$auth" \
+            "$PROBES" "$dir/probe-sse-load.txt" ) & local probe=$!
+        measure "$target" "stream-c64" 64 "$DURATION" "$(url_for sse)" "$TMP/body-sse.json" "$auth"
+        wait "$probe" || true ;;
+      kling)
+        if [ -z "$kling" ]; then
+          echo "no Kling API on this target" >"$dir/kling-skipped.txt"; continue
+        fi
+        local code
+        code=$(curl -s -o "$dir/kling-probe.txt" -w '%{http_code}' -X POST \
+          -H "Content-Type: application/json" ${auth:+-H "Authorization: Bearer $auth"} \
+          --data-binary "@$TMP/body-kling.json" "$base$kling")
+        if [ "$code" = 404 ]; then
+          log "$target kling: SKIPPED - $kling answers 404 (the Kling API is not merged yet)"
+          echo "$kling answers 404: the Kling API is not on this branch yet" >"$dir/kling-skipped.txt"
+          continue
+        fi
+        [ "$code" = 200 ] || log "$target kling: probe answered HTTP $code: $(head -c 300 "$dir/kling-probe.txt")"
+        measure "$target" "kling-c64" 64 "$DURATION" "$base$kling" "$TMP/body-kling.json" "$auth" ;;
+      slow)
+        "$PY" "$BENCH/rss.py" "$pgid" "$dir/rss-slow.txt" & local sampler=$!
+        ( sleep 3; ttfb_probe "$(url_for slow)" "$TMP/body-slow.json" "$auth" 1 "$dir/probe-slow.txt" ) &
+        local probe=$!
+        local saved=$WARMUP; WARMUP=1
+        measure "$target" "slow-c$SLOW_CONNECTIONS" "$SLOW_CONNECTIONS" "$SLOW_DURATION" \
+          "$(url_for slow)" "$TMP/body-slow.json" "$auth"
+        WARMUP=$saved
+        wait "$probe" || true
+        kill -TERM "$sampler"; wait "$sampler" || true ;;
+    esac
+  done
+}
+
+nginx_pgid() { cat "$TMP/nginx-$1.pid"; }   # nginx daemonises into its own session
+
+# --- omnirelay ---------------------------------------------------------------------------------
+ADMIN_KEY=sk-or-bench-admin-0123456789
+omnirelay_target() {  # omnirelay_target NAME DATABASE_URL
+  local name=$1 url=$2
+  local data=$TMP/$name-data
+  mkdir -p "$data"
+  export OMNIRELAY_DATA_DIR=$data OMNIRELAY_ADMIN_KEY=$ADMIN_KEY OMNIRELAY_DATABASE_URL=$url
+  local key
+  key=$("$ROOT/.venv/bin/omnirelay" keys --config "$TMP/omnirelay.toml" create \
+    --name bench --quota 1000000 2>"$TMP/$name-keys.log" | tail -1)
+  local pgid
+  pgid=$(start_group "$TMP/$name.log" "$ROOT/.venv/bin/omnirelay" serve --config "$TMP/omnirelay.toml" \
+    --workers "$WORKERS" --port "$OMNI_PORT")
+  wait_http "http://127.0.0.1:$OMNI_PORT/healthz" 60
+  local check
+  check=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+    -H "Content-Type: application/json" --data-binary "@$TMP/body-json.json" \
+    "http://127.0.0.1:$OMNI_PORT/v1/chat/completions")
+  [ "$check" = 200 ] || { log "$name: a test request answered HTTP $check"; tail -20 "$TMP/$name.log" >&2; }
+  run_target "$name" "http://127.0.0.1:$OMNI_PORT" /v1/chat/completions \
+    /kling/v1/videos/image2video "$key" "$pgid"
+  # What billing and the usage records saw, for the report.
+  sleep 1
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$OMNI_PORT/admin/keys" \
+    >"$TMP/$name/keys-after.json" || true
+  stop_group "$pgid"
+  unset OMNIRELAY_DATA_DIR OMNIRELAY_ADMIN_KEY OMNIRELAY_DATABASE_URL
+}
+
+runas_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+start_postgres() {
+  PG_BIN=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
+  local root=$TMP/pg
+  mkdir -p "$root"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$root"
+  runas_pg "$PG_BIN/initdb" -D "$root/data" -U postgres -A trust -E UTF8 >/dev/null
+  PG_DATA=$root/data
+  # Server defaults (fsync and synchronous_commit on), as a user would run it.
+  runas_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$root/log" -w -o \
+    "-p $PG_PORT -k $root -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  runas_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
+}
+
+# --- litellm -----------------------------------------------------------------------------------
+ensure_litellm() {
+  [ -x "$LITELLM_VENV/bin/litellm" ] && return 0
+  log "installing litellm[proxy] into $LITELLM_VENV (its own venv)"
+  python3 -m venv "$LITELLM_VENV" && "$LITELLM_VENV/bin/pip" install --quiet "litellm[proxy]" \
+    >"$TMP/litellm-install.log" 2>&1
+}
+
+for target in $TARGETS; do
+  case $target in
+    direct)
+      run_target direct "http://127.0.0.1:$UPSTREAM_PORT" "/{kind}/v1/chat/completions" \
+        /kling/v1/videos/image2video "" "$(nginx_pgid upstream)" ;;
+    nginx)
+      run_target nginx "http://127.0.0.1:$PROXY_PORT" "/{kind}/v1/chat/completions" \
+        /kling/v1/videos/image2video "" "$(nginx_pgid proxy)" ;;
+    aiohttp)
+      pgid=$(start_group "$TMP/aiohttp.log" "$PY" "$BENCH/bare_proxy.py" "$AIOHTTP_PORT" \
+        "http://127.0.0.1:$UPSTREAM_PORT" "$WORKERS")
+      wait_http "http://127.0.0.1:$UPSTREAM_PORT/healthz"; sleep 1.5
+      run_target aiohttp "http://127.0.0.1:$AIOHTTP_PORT" "/{kind}/v1/chat/completions" \
+        /kling/v1/videos/image2video "" "$pgid"
+      stop_group "$pgid" ;;
+    omnirelay-sqlite)
+      omnirelay_target omnirelay-sqlite "sqlite+aiosqlite:///$TMP/omnirelay-sqlite-data/omnirelay.db" ;;
+    omnirelay-postgres)
+      if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        start_postgres
+        omnirelay_target omnirelay-postgres "postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bench"
+      else
+        log "omnirelay-postgres: SKIPPED - PostgreSQL is not installed (run 'make services')"
+        mkdir -p "$TMP/omnirelay-postgres"; echo "PostgreSQL not installed" >"$TMP/omnirelay-postgres/skipped.txt"
+      fi ;;
+    litellm)
+      if ! ensure_litellm; then
+        log "litellm: SKIPPED - 'pip install litellm[proxy]' failed (see $TMP/litellm-install.log)"
+        mkdir -p "$TMP/litellm"; echo "litellm could not be installed" >"$TMP/litellm/skipped.txt"
+        continue
+      fi
+      pgid=$(start_group "$TMP/litellm.log" env LITELLM_LOG=ERROR "$LITELLM_VENV/bin/litellm" \
+        --config "$TMP/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" --num_workers "$WORKERS")
+      if wait_http "http://127.0.0.1:$LITELLM_PORT/health/liveliness" 120; then
+        run_target litellm "http://127.0.0.1:$LITELLM_PORT" /v1/chat/completions "" \
+          sk-litellm-bench-master "$pgid"
+      else
+        log "litellm: SKIPPED - the proxy did not start (see $TMP/litellm.log)"
+        mkdir -p "$TMP/litellm"; echo "litellm did not start" >"$TMP/litellm/skipped.txt"
+      fi
+      stop_group "$pgid" ;;
+    *) log "unknown target $target" ;;
+  esac
+done
+
+"$PY" "$BENCH/report.py" "$TMP" "$OUT" "$STAMP" \
+  "workers=$WORKERS cores=$NCPU servers=$SERVER_CPUS wrk=$LOAD_CPUS/$WRK_THREADS warmup=${WARMUP}s duration=${DURATION}s quick=$QUICK"

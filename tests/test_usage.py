@@ -1,0 +1,73 @@
+"""The batched usage writer against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from omnirelay.config import normalize_database_url
+from omnirelay.keys import create_key
+from omnirelay.store import api_keys, open_database, usage_records
+from omnirelay.usage import UsageEvent, UsageWriter
+from tests.conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, new_database_url: Any) -> str:
+    return normalize_database_url(str(new_database_url(request.param)))
+
+
+def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
+    """More records than one multi-row statement holds, each field as it was recorded."""
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    async def main() -> None:
+        db = await open_database(url, migrate=True)
+        try:
+            _, key_id = await create_key(db, name="k", quota=1_000_000)
+            writer = UsageWriter(db, 60, returns=lambda everything: {key_id: 7})
+            for i in range(1234):
+                writer.record(
+                    UsageEvent(
+                        request_id=f"req_{i}",
+                        key_id=key_id,
+                        model="gpt-4o-mini",
+                        endpoint="chat.completions",
+                        status=200 if i % 2 else 502,
+                        channel_id=None if i % 3 else 1,
+                        prompt_tokens=i,
+                        cost=2,
+                        reserved=5 if i % 2 else 0,
+                        held_in_db=bool(i % 2),
+                        stream=bool(i % 5 == 0),
+                        error=None if i % 2 else "upstream 'broke'; -- \"quoted\"",
+                        created_at=when,
+                    )
+                )
+            await writer.flush()
+            async with db.engine.connect() as conn:
+                rows = (await conn.execute(select(usage_records))).all()
+                key = (await conn.execute(select(api_keys))).one()
+        finally:
+            await db.close()
+        assert len(rows) == 1234
+        by_id = {row.request_id: row for row in rows}
+        sample = by_id["req_10"]
+        assert (sample.status, sample.channel_id, sample.prompt_tokens, sample.stream) == (
+            502,
+            None,
+            10,
+            True,
+        )
+        assert sample.error == "upstream 'broke'; -- \"quoted\""
+        assert sample.created_at.replace(tzinfo=UTC) == when
+        assert by_id["req_3"].channel_id == 1 and by_id["req_3"].error is None
+        # Refunds only for holds kept in the database (617 x (5 - 2)), plus the returned 7.
+        assert key.spent == 1234 * 2
+        assert key.quota_remaining == 1_000_000 + 617 * 3 + 7
+
+    asyncio.run(main())
