@@ -27,7 +27,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM PIPE
 export OMNIRELAY_DATA_DIR=$TMP/data OMNIRELAY_ADMIN_KEY=sk-or-bench-admin-0123456789
 export OMNIRELAY_DATABASE_URL=${PROFILE_DB:-sqlite+aiosqlite:///$TMP/data/omnirelay.db}
-KEY=$(.venv/bin/omnirelay keys --config "$TMP/omnirelay.toml" create --name bench --quota 1000000 | tail -1)
+KEY=$(.venv/bin/omnirelay keys create --config "$TMP/omnirelay.toml" --name bench --quota 1000000 | tail -1)
 setsid .venv/bin/omnirelay serve --config "$TMP/omnirelay.toml" --workers 2 --port 18100 \
   >"$TMP/omnirelay.log" 2>&1 &
 PGID=$!

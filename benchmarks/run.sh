@@ -199,7 +199,7 @@ omnirelay_target() {  # omnirelay_target NAME DATABASE_URL
   mkdir -p "$data"
   export OMNIRELAY_DATA_DIR=$data OMNIRELAY_ADMIN_KEY=$ADMIN_KEY OMNIRELAY_DATABASE_URL=$url
   local key
-  key=$("$ROOT/.venv/bin/omnirelay" keys --config "$TMP/omnirelay.toml" create \
+  key=$("$ROOT/.venv/bin/omnirelay" keys create --config "$TMP/omnirelay.toml" \
     --name bench --quota 1000000 2>"$TMP/$name-keys.log" | tail -1)
   local pgid
   pgid=$(start_group "$TMP/$name.log" "$ROOT/.venv/bin/omnirelay" serve --config "$TMP/omnirelay.toml" \
