@@ -150,8 +150,12 @@ class Ledger:
                 self._refill_soon(lease, amount)
             return Hold(amount, lease)
         async with lease.lock:
-            # Another request may have extended the lease while this one waited.
-            if lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount)):
+            # Another request may have extended the lease while this one waited, or a flush may
+            # have returned it (then it is detached: extending it would strand the slice).
+            attached = self._leases.get(key.id) is lease
+            if attached and (
+                lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount))
+            ):
                 return Hold(amount, lease)
         return Hold(await self.reserve(key, amount))
 
@@ -161,7 +165,7 @@ class Ledger:
         async def refill() -> None:
             try:
                 async with lease.lock:
-                    if lease.low:
+                    if lease.low and self._leases.get(lease.key_id) is lease:
                         await self._extend(lease, amount)
             except Exception:
                 log.exception("extending the quota lease of key %s failed", lease.key_id)

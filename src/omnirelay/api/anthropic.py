@@ -19,6 +19,7 @@ from omnirelay.api.common import (
     new_request_id,
     read_body,
     resolve_model,
+    settles_holds,
 )
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest
@@ -48,9 +49,11 @@ def error_response(error: GatewayError) -> web.Response:
 def anthropic_errors(handler: Handler) -> Handler:
     """Render every ``GatewayError`` a handler raises as Anthropic's error envelope."""
 
+    guarded = settles_holds(handler)
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            return await guarded(request)
         except GatewayError as error:
             return error_response(error)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from omnirelay.api.common import hold
 from omnirelay.api.sse_relay import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
@@ -85,6 +86,7 @@ def translated(call: ChatCall, opened: Opened) -> Translation | None:
 
 
 async def start_meter(
+    request: web.Request,
     gateway: Gateway,
     key: KeyRecord,
     info: ModelInfo,
@@ -93,8 +95,15 @@ async def start_meter(
     request_id: str,
 ) -> Meter:
     estimate = Usage(prompt_tokens=call.prompt_estimate, completion_tokens=max_output)
-    return await gateway.meter(
-        key, info, call.endpoint, estimate, stream=call.stream, request_id=request_id
+    return await hold(
+        request,
+        gateway,
+        key,
+        info,
+        call.endpoint,
+        estimate,
+        stream=call.stream,
+        request_id=request_id,
     )
 
 
@@ -185,7 +194,7 @@ async def run_chat(
     headers: Mapping[str, str],
 ) -> web.StreamResponse:
     """The whole chat lifecycle for the Anthropic and Gemini surfaces."""
-    meter = await start_meter(gateway, key, info, call, max_output, request_id)
+    meter = await start_meter(request, gateway, key, info, call, max_output, request_id)
     build = chat_builder(gateway, call, passthrough)
     opened = await open_upstream(gateway, meter, call, Operation.CHAT, build)
     return await respond(request, opened, meter, call, headers)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
 
+from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
-from omnirelay.errors import InvalidRequest, ModelNotFound, PayloadTooLarge
+from omnirelay.errors import GatewayError, InvalidRequest, ModelNotFound, PayloadTooLarge
 from omnirelay.formats.wire import decode_as
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
+from omnirelay.metering import Meter
 from omnirelay.metering import new_request_id as new_request_id
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
 T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Where a request keeps its meter, so the surface's wrapper can settle what a handler did not.
+METER = web.RequestKey("meter", Meter)
 
 
 def gateway_of(request: web.Request) -> Gateway:
@@ -62,3 +70,50 @@ def resolve_model(gateway: Gateway, key: KeyRecord, name: str, kinds: frozenset[
         )
     key.check_model(name)
     return info
+
+
+async def hold(
+    request: web.Request,
+    gateway: Gateway,
+    key: KeyRecord,
+    model: ModelInfo,
+    endpoint: str,
+    estimate: Usage,
+    *,
+    stream: bool = False,
+    request_id: str | None = None,
+) -> Meter:
+    """Hold ``estimate``'s price for this request (see ``settles_holds`` for the guarantee)."""
+    meter = await gateway.meter(
+        key, model, endpoint, estimate, stream=stream, request_id=request_id
+    )
+    request[METER] = meter
+    return meter
+
+
+def _settle_abandoned(request: web.Request, status: int, reason: str) -> None:
+    meter = request.get(METER)
+    if meter is not None and not meter.finished:
+        meter.finish(status, error=reason)
+
+
+def settles_holds(handler: Handler) -> Handler:
+    """However ``handler`` ends — an error, a bug, or cancelled by a client that left or by a
+    shutdown — a hold it took and did not settle is released (charged nothing), never kept."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except GatewayError as error:
+            _settle_abandoned(request, error.status, error.message)
+            raise
+        except asyncio.CancelledError:
+            _settle_abandoned(request, 499, "cancelled: the client left or the server stopped")
+            raise
+        except Exception as exc:
+            _settle_abandoned(request, 500, f"internal: {exc!r}")
+            raise
+        _settle_abandoned(request, 500, "the handler returned without settling")
+        return response
+
+    return wrapped

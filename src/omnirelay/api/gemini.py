@@ -25,9 +25,11 @@ from omnirelay.api.common import (
     bearer_token,
     decode_json,
     gateway_of,
+    hold,
     new_request_id,
     read_body,
     resolve_model,
+    settles_holds,
 )
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
@@ -57,9 +59,11 @@ def error_response(error: GatewayError) -> web.Response:
 def gemini_errors(handler: Handler) -> Handler:
     """Render every ``GatewayError`` a handler raises as Google's error envelope."""
 
+    guarded = settles_holds(handler)
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            return await guarded(request)
         except GatewayError as error:
             return error_response(error)
 
@@ -147,7 +151,7 @@ async def _embed(request: web.Request, model: str, single: bool) -> web.StreamRe
     info = resolve_model(gateway, key, model, EMBEDDING)
     estimate = embeddings.estimate_tokens(wanted.texts)
     endpoint = "embedContent" if single else "batchEmbedContents"
-    meter = await gateway.meter(key, info, endpoint, Usage(prompt_tokens=estimate))
+    meter = await hold(request, gateway, key, info, endpoint, Usage(prompt_tokens=estimate))
     build = _embed_builder(gateway, body, model, wanted, single)
     try:
         opened = await gateway.relay.open(model, Operation.EMBEDDING, build)

@@ -22,8 +22,10 @@ from omnirelay.api.common import (
     bearer_token,
     decode_json,
     gateway_of,
+    hold,
     read_body,
     resolve_model,
+    settles_holds,
 )
 from omnirelay.api.embedding import embedding_builder, needs_translation, translate_answer
 from omnirelay.api.streaming import relay_sse
@@ -77,9 +79,11 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
 def openai_errors(handler: Handler) -> Handler:
     """Render every ``GatewayError`` a handler raises as the OpenAI error envelope."""
 
+    guarded = settles_holds(handler)
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            return await guarded(request)
         except GatewayError as error:
             return error_response(error)
         except Exception:
@@ -170,7 +174,9 @@ async def _token_endpoint(
         stream and parsed.stream_options and parsed.stream_options.include_usage
     )
     prompt_estimate = min(len(body) // 4, PROMPT_ESTIMATE_CAP)
-    meter = await gateway.meter(
+    meter = await hold(
+        request,
+        gateway,
         key,
         info,
         endpoint,
@@ -233,7 +239,9 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     parsed = decode_json(body, EmbeddingRequest)
     info = resolve_model(gateway, key, parsed.model, frozenset({"embedding"}))
     prompt_estimate = min(len(body) // 4, PROMPT_ESTIMATE_CAP)
-    meter = await gateway.meter(key, info, "embeddings", Usage(prompt_tokens=prompt_estimate))
+    meter = await hold(
+        request, gateway, key, info, "embeddings", Usage(prompt_tokens=prompt_estimate)
+    )
     request_id = meter.request_id
     build = embedding_builder(gateway, body, parsed.model, _json_body_builder(body, parsed.model))
     opened = await _open(gateway, meter, parsed.model, Operation.EMBEDDING, build)
@@ -262,7 +270,7 @@ async def images_generations(request: web.Request) -> web.StreamResponse:
     if not 1 <= count <= 10:
         raise InvalidRequest("'n' must be between 1 and 10", param="n")
     info = resolve_model(gateway, key, parsed.model, frozenset({"image"}))
-    meter = await gateway.meter(key, info, "images.generations", Usage(images=count))
+    meter = await hold(request, gateway, key, info, "images.generations", Usage(images=count))
     request_id = meter.request_id
     opened = await _open(
         gateway, meter, parsed.model, Operation.IMAGE, _json_body_builder(body, parsed.model)
@@ -284,7 +292,7 @@ async def audio_speech(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest("'input' must not be empty", param="input")
     info = resolve_model(gateway, key, parsed.model, frozenset({"speech"}))
     usage = Usage(characters=len(parsed.input))
-    meter = await gateway.meter(key, info, "audio.speech", usage)
+    meter = await hold(request, gateway, key, info, "audio.speech", usage)
     request_id = meter.request_id
     opened = await _open(
         gateway, meter, parsed.model, Operation.SPEECH, _json_body_builder(body, parsed.model)
@@ -330,7 +338,7 @@ async def _transcribe(
         raise InvalidRequest("the form field 'file' (an audio file) is required", param="file")
     info = resolve_model(gateway, key, model, frozenset({"transcription"}))
     estimated = estimate_duration(upload.data)
-    meter = await gateway.meter(key, info, endpoint, Usage(seconds=estimated))
+    meter = await hold(request, gateway, key, info, endpoint, Usage(seconds=estimated))
     request_id = meter.request_id
 
     def build(channel: Channel) -> tuple[bytes, str]:
