@@ -18,8 +18,8 @@ from omnirelay.api.common import (
     gateway_of,
     new_request_id,
     read_body,
+    renders_errors,
     resolve_model,
-    settles_holds,
 )
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest
@@ -46,18 +46,8 @@ def error_response(error: GatewayError) -> web.Response:
     )
 
 
-def anthropic_errors(handler: Handler) -> Handler:
-    """Render every ``GatewayError`` a handler raises as Anthropic's error envelope."""
-
-    guarded = settles_holds(handler)
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await guarded(request)
-        except GatewayError as error:
-            return error_response(error)
-
-    return wrapped
+# Every handler of this surface answers errors in the Anthropic's error envelope.
+anthropic_errors = renders_errors(error_response)
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:

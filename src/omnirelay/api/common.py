@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -18,6 +19,8 @@ from omnirelay.metering import Meter
 from omnirelay.metering import new_request_id as new_request_id
 
 GATEWAY = web.AppKey("gateway", Gateway)
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,3 +120,25 @@ def settles_holds(handler: Handler) -> Handler:
         return response
 
     return wrapped
+
+
+def renders_errors(render: Callable[[GatewayError], web.Response]) -> Callable[[Handler], Handler]:
+    """A surface's handler wrapper: holds settled (``settles_holds``), every ``GatewayError``
+    rendered by ``render`` in that surface's wire format, anything else logged and rendered as
+    that format's internal error."""
+
+    def decorate(handler: Handler) -> Handler:
+        guarded = settles_holds(handler)
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                return await guarded(request)
+            except GatewayError as error:
+                return render(error)
+            except Exception:
+                log.exception("unhandled error on %s %s", request.method, request.path)
+                return render(GatewayError("internal error in the gateway; see its log"))
+
+        return wrapped
+
+    return decorate

@@ -28,8 +28,8 @@ from omnirelay.api.common import (
     hold,
     new_request_id,
     read_body,
+    renders_errors,
     resolve_model,
-    settles_holds,
 )
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
@@ -56,18 +56,8 @@ def error_response(error: GatewayError) -> web.Response:
     )
 
 
-def gemini_errors(handler: Handler) -> Handler:
-    """Render every ``GatewayError`` a handler raises as Google's error envelope."""
-
-    guarded = settles_holds(handler)
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await guarded(request)
-        except GatewayError as error:
-            return error_response(error)
-
-    return wrapped
+# Every handler of this surface answers errors in the Google's error envelope.
+gemini_errors = renders_errors(error_response)
 
 
 async def _key(request: web.Request) -> tuple[Gateway, KeyRecord]:

@@ -24,8 +24,8 @@ from omnirelay.api.common import (
     gateway_of,
     hold,
     read_body,
+    renders_errors,
     resolve_model,
-    settles_holds,
 )
 from omnirelay.api.embedding import embedding_builder, needs_translation, translate_answer
 from omnirelay.api.streaming import relay_sse
@@ -76,21 +76,8 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
     )
 
 
-def openai_errors(handler: Handler) -> Handler:
-    """Render every ``GatewayError`` a handler raises as the OpenAI error envelope."""
-
-    guarded = settles_holds(handler)
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await guarded(request)
-        except GatewayError as error:
-            return error_response(error)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return error_response(GatewayError("internal error in the gateway; see its log"))
-
-    return wrapped
+# Every handler of this surface answers errors in the OpenAI error envelope.
+openai_errors = renders_errors(error_response)
 
 
 def _json_body_builder(body: bytes, model: str, **extra: object) -> BodyBuilder:
