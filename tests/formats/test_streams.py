@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from omnirelay.formats.codec import stream_passthrough, translation
-from omnirelay.formats.sse import data_of
+from omnirelay.formats.openai.stream import UsageChunkFilter
+from omnirelay.formats.sse import DONE, data_of
 
 
 def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
@@ -318,3 +319,20 @@ def test_a_blocked_gemini_prompt_ends_the_stream_as_filtered(client: str) -> Non
     out += translator.finish()
     text = b"".join(out).decode()
     assert ("content_filter" if client == "openai" else "refusal") in text
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_openai_usage_filter_reads_usage_and_drops_the_chunk_the_client_did_not_ask_for(
+    keep: bool,
+) -> None:
+    usage_chunk = _sse(
+        {"id": "c", "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}
+    )
+    content = _sse(
+        {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": None}
+    )
+    stream = UsageChunkFilter(keep_usage_chunk=keep)
+    out = stream.feed(content) + stream.feed(usage_chunk) + stream.feed(DONE)
+    assert out == ([content, usage_chunk, DONE] if keep else [content, DONE])
+    assert stream.complete and stream.usage is not None
+    assert (stream.usage.input_tokens, stream.usage.output_tokens) == (4, 2)

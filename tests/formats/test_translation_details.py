@@ -13,8 +13,8 @@ from omnirelay.config import _channels_from_env
 from omnirelay.errors import InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.codec import codec
-from omnirelay.formats.embeddings import EmbedOutput, OpenAIEmbeddings, embedding_codec
-from omnirelay.formats.gemini import camelize, from_gemini_schema, to_gemini_schema
+from omnirelay.formats.gemini.embeddings import EmbedOutput, OpenAIEmbeddings, embedding_codec
+from omnirelay.formats.gemini.wire import camelize, from_gemini_schema, to_gemini_schema
 
 
 def _request(choice: neutral.ToolChoice | None, parallel: bool | None = None) -> neutral.Request:

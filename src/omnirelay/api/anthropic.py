@@ -23,8 +23,8 @@ from omnirelay.api.common import (
 )
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest
-from omnirelay.formats.anthropic import CountRouting, Routing, encode_error
-from omnirelay.formats.openai import with_fields
+from omnirelay.formats.anthropic.wire import CountRouting, Routing, encode_error
+from omnirelay.formats.openai.wire import with_fields
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.relay import BodyBuilder

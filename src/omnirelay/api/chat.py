@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from omnirelay.api.common import hold
-from omnirelay.api.sse_relay import relay_stream
+from omnirelay.api.streaming import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
 from omnirelay.channels import Channel

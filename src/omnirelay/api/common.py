@@ -12,7 +12,7 @@ from aiohttp import web
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import GatewayError, InvalidRequest, ModelNotFound, PayloadTooLarge
-from omnirelay.formats.wire import decode_as
+from omnirelay.formats.decoding import decode_as
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.metering import Meter

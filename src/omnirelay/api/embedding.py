@@ -1,7 +1,7 @@
 """OpenAI-format embedding requests for models whose vendor speaks another format (Gemini).
 
 The OpenAI surface keeps its pass-through for OpenAI-format vendors; these helpers translate
-the body per channel, and the answer back, through ``formats/embeddings.py``.
+the body per channel, and the answer back, through ``formats/gemini/embeddings.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from omnirelay.api.chat import wire_format
 from omnirelay.channels import Channel
 from omnirelay.errors import InvalidRequest, UpstreamError
-from omnirelay.formats.embeddings import (
+from omnirelay.formats.gemini.embeddings import (
     EmbedOutput,
     OpenAIEmbeddings,
     embedding_codec,

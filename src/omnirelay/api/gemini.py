@@ -34,8 +34,8 @@ from omnirelay.api.common import (
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest, NotFound
-from omnirelay.formats import embeddings
-from omnirelay.formats.gemini import Routing, encode_error
+from omnirelay.formats.gemini import embeddings
+from omnirelay.formats.gemini.wire import Routing, encode_error
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.relay import BodyBuilder

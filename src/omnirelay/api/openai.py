@@ -28,13 +28,15 @@ from omnirelay.api.common import (
     resolve_model,
 )
 from omnirelay.api.embedding import embedding_builder, needs_translation, translate_answer
-from omnirelay.api.streaming import relay_sse
+from omnirelay.api.streaming import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest, NotFound, UpstreamError
 from omnirelay.formats import multipart
 from omnirelay.formats.audio import estimate_duration
-from omnirelay.formats.openai import (
+from omnirelay.formats.codec import codec
+from omnirelay.formats.openai.stream import UsageChunkFilter
+from omnirelay.formats.openai.wire import (
     ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
@@ -184,12 +186,13 @@ async def _token_endpoint(
     if call is not None and translated(call, opened) is not None:
         return await respond(request, opened, meter, call, {"x-request-id": request_id})
     if stream:
-        return await relay_sse(
+        return await relay_stream(
             request,
             opened,
             meter,
-            request_id=request_id,
-            keep_usage_chunk=client_wants_usage,
+            UsageChunkFilter(keep_usage_chunk=client_wants_usage),
+            error_event=codec("openai").stream_error,
+            headers={"x-request-id": request_id},
             prompt_estimate=prompt_estimate,
         )
     data = await _read_upstream(opened, meter)

@@ -1,74 +1,54 @@
-"""Relays an OpenAI-format event stream event by event, billing what was really used.
+"""The one event-stream relay of every surface: upstream events go through a transform
+(a translation, a pass-through that reads the usage, or the OpenAI usage-chunk filter) to the
+client, and what was really used is billed.
 
-The upstream is asked for usage (``stream_options.include_usage``); its usage-only chunk is
-dropped again when the client did not ask for it. If the client goes away, the upstream
-request is closed at once and the tokens streamed so far are still billed. If the upstream
-breaks mid-stream, the client gets an error event (the OpenAI SDK raises on it).
+If the client goes away, the upstream request is closed at once and what was streamed so far is
+still billed. If the upstream breaks or stops early, the client gets an error event in its own
+format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import aiohttp
-import msgspec
 from aiohttp import web
 
 from omnirelay.billing import Usage
-from omnirelay.errors import UpstreamError
-from omnirelay.formats.openai import StreamChunk, encode_error
-from omnirelay.formats.sse import DONE, EventSplitter, data_of, encode_data
+from omnirelay.errors import GatewayError, UpstreamError
+from omnirelay.formats import neutral
+from omnirelay.formats.sse import EventSplitter
 from omnirelay.metering import Meter
 from omnirelay.relay import Opened
 
-_USAGE_MARK = b'"usage":{'
+
+class StreamTransform(Protocol):
+    """Upstream events in, the client's events out; ``usage`` and ``failure`` as seen so far."""
+
+    usage: neutral.Usage | None
+    failure: GatewayError | None
+
+    @property
+    def complete(self) -> bool: ...
+
+    def feed(self, event: bytes) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
 
 
 class _ClientGone(Exception):
     pass
 
 
-class _StreamState:
-    __slots__ = ("chunks", "done", "usage")
-
-    def __init__(self) -> None:
-        self.usage: Usage | None = None
-        self.chunks = 0
-        self.done = False
-
-    def keep(self, event: bytes, keep_usage_chunk: bool) -> bool:
-        """Note what ``event`` says; False if it must not reach the client."""
-        if event == DONE:
-            self.done = True
-            return True
-        self.chunks += 1
-        if _USAGE_MARK not in event.replace(b'"usage": {', _USAGE_MARK):
-            return True
-        payload = data_of(event)
-        if payload is None:
-            return True
-        try:
-            chunk = msgspec.json.decode(payload, type=StreamChunk)
-        except msgspec.MsgspecError:
-            return True
-        if chunk.usage is not None:
-            self.usage = Usage(
-                prompt_tokens=chunk.usage.prompt_tokens,
-                completion_tokens=chunk.usage.completion_tokens,
-            )
-            if not keep_usage_chunk and not chunk.choices:
-                self.chunks -= 1
-                return False
-        return True
-
-
-async def relay_sse(
+async def relay_stream(
     request: web.Request,
     opened: Opened,
     meter: Meter,
+    transform: StreamTransform,
     *,
-    request_id: str,
-    keep_usage_chunk: bool,
+    error_event: Callable[[GatewayError], bytes],
+    headers: Mapping[str, str],
     prompt_estimate: int,
 ) -> web.StreamResponse:
     upstream = opened.response
@@ -78,33 +58,44 @@ async def relay_sse(
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
-            "x-request-id": request_id,
+            **headers,
         },
     )
-    state = _StreamState()
-    status, error = 200, None
+    status, error, events = 200, None, 0
     try:
         await _write(response.prepare(request))
         splitter = EventSplitter()
         try:
             async for raw in upstream.content.iter_any():
-                events = [e for e in splitter.feed(raw) if state.keep(e, keep_usage_chunk)]
-                if events:
-                    await _write(response.write(b"".join(events)))
+                out: list[bytes] = []
+                for event in splitter.feed(raw):
+                    events += 1
+                    out += transform.feed(event)
+                if out:
+                    await _write(response.write(b"".join(out)))
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"upstream stream broke: {type(exc).__name__}"
-        if error is None and not state.done:
+        if transform.failure is not None:
+            status, error = 502, f"upstream error event: {transform.failure.message}"
+        elif error is None and not transform.complete:
             error = "upstream stream ended before it was complete"
-        if error is not None:
+        if transform.failure is None and error is not None:
             status = 502
             failure = UpstreamError(f"the upstream stream was interrupted ({error})")
-            await _write(response.write(encode_data(encode_error(failure))))
+            await _write(response.write(error_event(failure)))
+        elif transform.failure is None:
+            await _write(response.write(b"".join(transform.finish())))
         await _write(response.write_eof())
     except _ClientGone:
         status, error = 499, "client disconnected"
     finally:
         upstream.close()
-        usage = state.usage or Usage(prompt_tokens=prompt_estimate, completion_tokens=state.chunks)
+        seen = transform.usage
+        usage = (
+            Usage(prompt_tokens=seen.input_tokens, completion_tokens=seen.output_tokens)
+            if seen is not None
+            else Usage(prompt_tokens=prompt_estimate, completion_tokens=events)
+        )
         meter.finish(status, usage, channel_id=opened.channel.id, error=error)
     return response
 

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from omnirelay.errors import GatewayError
 from omnirelay.formats import neutral
-from omnirelay.formats.anthropic_messages import AnthropicCodec
-from omnirelay.formats.gemini_content import GeminiCodec
-from omnirelay.formats.openai_chat import OpenAICodec
+from omnirelay.formats.anthropic.messages import AnthropicCodec
+from omnirelay.formats.gemini.content import GeminiCodec
+from omnirelay.formats.openai.chat import OpenAICodec
 
 
 class StreamDecoder(Protocol):

@@ -14,7 +14,7 @@ import msgspec
 
 from omnirelay.errors import UpstreamError
 from omnirelay.formats import neutral
-from omnirelay.formats.gemini import (
+from omnirelay.formats.gemini.wire import (
     FINISH_NAMES,
     STATUS_CODES,
     Content,

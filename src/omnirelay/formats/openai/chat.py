@@ -9,16 +9,16 @@ import msgspec
 
 from omnirelay.errors import GatewayError, InvalidRequest
 from omnirelay.formats import neutral
-from omnirelay.formats.openai import encode_error
-from omnirelay.formats.openai_stream import (
+from omnirelay.formats.decoding import decode_as, decode_upstream
+from omnirelay.formats.openai.stream import (
     FINISH_NAMES,
     FINISH_REASONS,
     OpenAIStreamDecoder,
     OpenAIStreamEncoder,
     new_id,
 )
+from omnirelay.formats.openai.wire import encode_error
 from omnirelay.formats.sse import encode_data
-from omnirelay.formats.wire import decode_as, decode_upstream
 
 
 class ImageURL(msgspec.Struct):

@@ -13,7 +13,7 @@ import msgspec
 
 from omnirelay.errors import UpstreamError
 from omnirelay.formats import neutral
-from omnirelay.formats.anthropic import (
+from omnirelay.formats.anthropic.wire import (
     STOP_NAMES,
     STOP_REASONS,
     Block,

@@ -9,7 +9,8 @@ import msgspec
 
 from omnirelay.errors import GatewayError, InvalidRequest
 from omnirelay.formats import neutral
-from omnirelay.formats.anthropic import (
+from omnirelay.formats.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
+from omnirelay.formats.anthropic.wire import (
     STOP_NAMES,
     STOP_REASONS,
     Block,
@@ -22,8 +23,7 @@ from omnirelay.formats.anthropic import (
     encode_error,
     stream_error,
 )
-from omnirelay.formats.anthropic_stream import AnthropicStreamDecoder, AnthropicStreamEncoder
-from omnirelay.formats.wire import decode_as, decode_upstream
+from omnirelay.formats.decoding import decode_as, decode_upstream
 
 DEFAULT_MAX_TOKENS = 4096
 # Blocks other vendors cannot take and that carry nothing the next turn needs.

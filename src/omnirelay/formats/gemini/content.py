@@ -15,7 +15,9 @@ import msgspec
 
 from omnirelay.errors import GatewayError, InvalidRequest
 from omnirelay.formats import neutral
-from omnirelay.formats.gemini import (
+from omnirelay.formats.decoding import decode_upstream
+from omnirelay.formats.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
+from omnirelay.formats.gemini.wire import (
     FINISH_NAMES,
     Content,
     CountRequest,
@@ -37,8 +39,6 @@ from omnirelay.formats.gemini import (
     to_gemini_schema,
     usage_metadata,
 )
-from omnirelay.formats.gemini_stream import GeminiStreamDecoder, GeminiStreamEncoder
-from omnirelay.formats.wire import decode_upstream
 
 
 def _result_content(response: FunctionResponse) -> tuple[str, bool]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
-from omnirelay.errors import UpstreamError
+from omnirelay.errors import GatewayError, UpstreamError
 from omnirelay.formats import neutral
-from omnirelay.formats.openai import encode_error
+from omnirelay.formats.openai.wire import StreamChunk, encode_error
 from omnirelay.formats.sse import DONE, data_of, encode_data
 
 
@@ -189,3 +189,49 @@ class OpenAIStreamEncoder:
             out.append(encode_data(msgspec.json.encode(chunk)))
         out.append(DONE)
         return out
+
+
+_USAGE_MARK = b'"usage":{'
+
+
+class UsageChunkFilter:
+    """The OpenAI-to-OpenAI stream transform: events pass untouched, the usage is read from the
+    usage chunk, and that chunk is dropped when the gateway (not the client) asked for it.
+
+    Only events that mention a usage object are decoded, so most events cost a substring test.
+    """
+
+    __slots__ = ("_keep_usage_chunk", "done", "failure", "usage")
+
+    def __init__(self, keep_usage_chunk: bool) -> None:
+        self._keep_usage_chunk = keep_usage_chunk
+        self.usage: neutral.Usage | None = None
+        self.failure: GatewayError | None = None
+        self.done = False
+
+    @property
+    def complete(self) -> bool:
+        return self.done
+
+    def feed(self, event: bytes) -> list[bytes]:
+        if event == DONE:
+            self.done = True
+            return [event]
+        if _USAGE_MARK not in event and b'"usage": {' not in event:
+            return [event]
+        payload = data_of(event)
+        if payload is None:
+            return [event]
+        try:
+            chunk = msgspec.json.decode(payload, type=StreamChunk)
+        except msgspec.MsgspecError:
+            return [event]
+        if chunk.usage is None:
+            return [event]
+        self.usage = neutral.Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        if not self._keep_usage_chunk and not chunk.choices:
+            return []
+        return [event]
+
+    def finish(self) -> list[bytes]:
+        return []

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import msgspec
 
 from omnirelay.errors import InvalidRequest
-from omnirelay.formats.gemini import Content, decode_client
-from omnirelay.formats.wire import decode_as, decode_upstream
+from omnirelay.formats.decoding import decode_as, decode_upstream
+from omnirelay.formats.gemini.wire import Content, decode_client
 
 
 @dataclass(frozen=True, slots=True)
