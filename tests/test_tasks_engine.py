@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -63,6 +63,21 @@ class ScriptedVendor:
         return answer
 
 
+@dataclass
+class BatchScriptedVendor(ScriptedVendor):
+    """Reports many tasks per call, like midjourney-proxy's list-by-condition."""
+
+    poll_batch_size: int = 3
+    batches: list[list[str]] = field(default_factory=list)
+    states: dict[str, TaskUpdate] = field(default_factory=dict)
+
+    async def poll_tasks(
+        self, session: aiohttp.ClientSession, channel: Channel, upstream_ids: Sequence[str]
+    ) -> Mapping[str, TaskUpdate]:
+        self.batches.append(list(upstream_ids))
+        return {i: self.states[i] for i in upstream_ids if i in self.states}
+
+
 def _channel(channel_id: int, priority: int = 0) -> Channel:
     return Channel(
         id=channel_id,
@@ -103,10 +118,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(url: str, timing: TaskTiming | None = None, channels: int = 1) -> AsyncIterator[Rig]:
+async def rig(
+    url: str, timing: TaskTiming | None = None, channels: int = 1, batching: bool = False
+) -> AsyncIterator[Rig]:
     db = await open_database(url)
     session = aiohttp.ClientSession()
-    vendor = ScriptedVendor()
+    vendor = BatchScriptedVendor() if batching else ScriptedVendor()
     try:
         _, key_id = await create_key(db, name="k", quota=1_000_000)
         key = KeyRecord(key_id, "k", None, None, False, True, True)
@@ -312,3 +329,33 @@ def test_interrupted_submission_is_refunded(url: str) -> None:
         assert await r.balance() == (1_000_000, 0)
 
     run(url, body)
+
+
+def test_a_batch_polling_vendor_is_asked_once_per_batch_for_all_due_tasks(url: str) -> None:
+    async def body(r: Rig) -> None:
+        assert isinstance(r.vendor, BatchScriptedVendor)
+        submitted = [await r.submit() for _ in range(4)]
+        claimed = await r.engine.store.claim_due(10, 30_000)
+        assert {r.engine.batch_group(t) for t in claimed} == {1}
+        ids = [t.upstream_id for t in submitted]
+        r.vendor.states = {
+            ids[0]: TaskUpdate(TaskStatus.SUCCEEDED, 100, result={"images": []}),
+            ids[1]: TaskUpdate(TaskStatus.FAILED, failure="upstream said no"),
+            ids[2]: TaskUpdate(TaskStatus.RUNNING, 40),
+            # ids[3] is missing from the answer: asked again later, nothing settled
+        }
+        await r.engine.advance_batch(claimed)
+        assert [len(b) for b in r.vendor.batches] == [3, 1]
+        assert sorted(i for b in r.vendor.batches for i in b) == sorted(ids)
+        after = {t.upstream_id: await r.engine.store.get(t.id) for t in submitted}
+        states = {i: (a.status, a.progress) for i, a in after.items() if a is not None}
+        assert states[ids[0]] == (TaskStatus.SUCCEEDED, 100)
+        assert states[ids[1]][0] is TaskStatus.FAILED
+        assert states[ids[2]] == (TaskStatus.RUNNING, 40)
+        assert states[ids[3]] == (TaskStatus.QUEUED, 0)
+        silent = after[ids[3]]
+        assert silent is not None and silent.last_error == "the vendor did not report this task"
+        # one success charged, one failure refunded, two still held
+        assert await r.balance() == (1_000_000 - 3 * PRICE, PRICE)
+
+    run(url, body, batching=True)

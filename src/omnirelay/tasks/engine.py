@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -29,7 +29,7 @@ from omnirelay.routing import Router
 from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate, now_ms
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
 from omnirelay.tasks.webhooks import WebhookSender, signing_key
-from omnirelay.vendors.base import TaskRequest, TaskVendor, Vendor
+from omnirelay.vendors.base import BatchPollingVendor, TaskRequest, TaskVendor, Vendor
 
 log = logging.getLogger(__name__)
 
@@ -179,24 +179,37 @@ class TaskEngine:
             await self._notify(finished)
         return finished
 
-    async def advance(self, task: Task) -> None:
-        """One poll of a claimed task: time it out, or ask its vendor and record the answer."""
-        age = (now_ms() - task.created_ms) / 1000
+    async def _pollable(self, task: Task) -> tuple[Channel, TaskVendor, str] | None:
+        """What to ask about a claimed task; None once it was timed out or failed here."""
         if task.status is TaskStatus.SUBMITTING:
             await self._fail(task, "the submission was interrupted; nothing was charged", 500)
-            return
-        if age > self.timing.timeout:
+            return None
+        if (now_ms() - task.created_ms) / 1000 > self.timing.timeout:
             await self._fail(
                 task, f"timed out after {int(self.timing.timeout)} s; refunded in full", 504
             )
-            return
+            return None
         channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
         vendor = self._task_vendor(channel, task.action) if channel is not None else None
         if channel is None or vendor is None or task.upstream_id is None:
             await self._record(task, TaskUpdate(task.status, task.progress), "channel unavailable")
+            return None
+        return channel, vendor, task.upstream_id
+
+    def batch_group(self, task: Task) -> int | None:
+        """The channel whose vendor polls ``task`` together with its other due tasks, if any."""
+        channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
+        vendor = self._task_vendor(channel, task.action) if channel is not None else None
+        return channel.id if isinstance(vendor, BatchPollingVendor) and channel else None
+
+    async def advance(self, task: Task) -> None:
+        """One poll of a claimed task: time it out, or ask its vendor and record the answer."""
+        found = await self._pollable(task)
+        if found is None:
             return
+        channel, vendor, upstream_id = found
         try:
-            update = await vendor.poll_task(self._session, channel, task.action, task.upstream_id)
+            update = await vendor.poll_task(self._session, channel, task.action, upstream_id)
         except NotFound:
             await self._fail(task, "the vendor no longer knows this task; refunded", 502)
             return
@@ -204,6 +217,45 @@ class TaskEngine:
             log.warning("polling task %s failed: %s", task.id, error.message)
             await self._record(task, TaskUpdate(task.status, task.progress), error.message)
             return
+        await self._apply(task, update)
+
+    async def advance_batch(self, claimed: Sequence[Task]) -> None:
+        """Poll claimed tasks of one batch-polling channel: one upstream call per
+        ``poll_batch_size`` tasks instead of one per task."""
+        ready: list[tuple[Task, str]] = []
+        channel: Channel | None = None
+        vendor: BatchPollingVendor | None = None
+        for task in claimed:
+            found = await self._pollable(task)
+            if found is None:
+                continue
+            channel, polled_by, upstream_id = found
+            if not isinstance(polled_by, BatchPollingVendor):  # reconfigured since grouping
+                await self.advance(task)
+                continue
+            vendor = polled_by
+            ready.append((task, upstream_id))
+        if channel is None or vendor is None:
+            return
+        size = max(vendor.poll_batch_size, 1)
+        for start in range(0, len(ready), size):
+            chunk = ready[start : start + size]
+            try:
+                updates = await vendor.poll_tasks(self._session, channel, [u for _, u in chunk])
+            except GatewayError as error:
+                log.warning("polling %d tasks on %s failed: %s", len(chunk), channel.name, error)
+                for task, _ in chunk:
+                    await self._record(task, TaskUpdate(task.status, task.progress), error.message)
+                continue
+            for task, upstream_id in chunk:
+                update = updates.get(upstream_id)
+                if update is None:
+                    silent = TaskUpdate(task.status, task.progress)
+                    await self._record(task, silent, "the vendor did not report this task")
+                else:
+                    await self._apply(task, update)
+
+    async def _apply(self, task: Task, update: TaskUpdate) -> None:
         if update.status is TaskStatus.SUCCEEDED:
             outcome = Outcome(
                 TaskStatus.SUCCEEDED,

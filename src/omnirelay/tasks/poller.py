@@ -2,7 +2,8 @@
 
 Several processes (or nodes) can run it on one database: a task is claimed by one at a time
 (see ``store.claim_due``), and one that crashes mid-poll only delays its tasks by a lease.
-Polls run concurrently, bounded, so one slow vendor does not hold the others up.
+Polls run concurrently, bounded, so one slow vendor does not hold the others up; the due tasks
+of a batch-polling vendor's channel are asked about together, in one upstream call.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from omnirelay.tasks.engine import TaskEngine
 from omnirelay.tasks.model import Task
@@ -27,6 +30,7 @@ class Poller:
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._claimed = 0  # tasks held by in-flight workers (a batch worker holds several)
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="task-poller")
@@ -50,27 +54,49 @@ class Poller:
         while not self._stopping.is_set():
             claimed: list[Task] = []
             try:
-                free = BATCH - len(self._inflight)
+                free = BATCH - self._claimed
                 if free > 0:
                     claimed = await self._engine.store.claim_due(free, lease_ms)
             except Exception:
                 log.exception("claiming due tasks failed; retrying")
+            batches: dict[int, list[Task]] = {}
             for task in claimed:
-                worker = asyncio.create_task(self._advance(task), name=f"poll-{task.id}")
-                self._inflight.add(worker)
-                worker.add_done_callback(self._inflight.discard)
+                group = self._engine.batch_group(task)
+                if group is not None:
+                    batches.setdefault(group, []).append(task)
+                else:
+                    self._spawn(self._advance([task]), 1, f"poll-{task.id}")
+            for channel_id, group_tasks in batches.items():
+                self._spawn(
+                    self._advance(group_tasks), len(group_tasks), f"poll-channel-{channel_id}"
+                )
             if len(claimed) < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._idle_sleep())
 
-    async def _advance(self, task: Task) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], tasks: int, name: str) -> None:
+        worker = asyncio.create_task(work, name=name)
+        self._inflight.add(worker)
+        self._claimed += tasks
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._inflight.discard(finished)
+            self._claimed -= tasks
+
+        worker.add_done_callback(done)
+
+    async def _advance(self, claimed: list[Task]) -> None:
         async with self._limit:
             try:
-                await self._engine.advance(task)
+                if len(claimed) == 1 and self._engine.batch_group(claimed[0]) is None:
+                    await self._engine.advance(claimed[0])
+                else:
+                    await self._engine.advance_batch(claimed)
             except asyncio.CancelledError:
-                # Shutting down mid-poll: hand the task back so another process takes it now.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._engine.store.release(task))
+                # Shutting down mid-poll: hand the tasks back so another process takes them now.
+                for task in claimed:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._engine.store.release(task))
                 raise
             except Exception:
-                log.exception("advancing task %s failed; it will be retried", task.id)
+                log.exception("advancing tasks %s failed; retried later", [t.id for t in claimed])

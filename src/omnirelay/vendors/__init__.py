@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from omnirelay.vendors.anthropic import AnthropicVendor
-from omnirelay.vendors.base import Operation, RelayVendor, TaskVendor, UpstreamCall, Vendor
+from omnirelay.vendors.base import (
+    BatchPollingVendor,
+    Operation,
+    RelayVendor,
+    TaskVendor,
+    UpstreamCall,
+    Vendor,
+)
 from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.kling import KlingVendor
 from omnirelay.vendors.openai import OpenAIVendor
@@ -18,4 +25,12 @@ def default_vendors() -> Mapping[str, Vendor]:
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 
-__all__ = ["Operation", "RelayVendor", "TaskVendor", "UpstreamCall", "Vendor", "default_vendors"]
+__all__ = [
+    "BatchPollingVendor",
+    "Operation",
+    "RelayVendor",
+    "TaskVendor",
+    "UpstreamCall",
+    "Vendor",
+    "default_vendors",
+]

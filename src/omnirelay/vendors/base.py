@@ -7,7 +7,7 @@ and how the vendor's errors map onto ours. Sending, failover and billing are sha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -102,4 +102,22 @@ class TaskVendor(Protocol):
         self, session: aiohttp.ClientSession, channel: Channel, action: str, upstream_id: str
     ) -> TaskUpdate:
         """Where the upstream task is now."""
+        ...
+
+
+@runtime_checkable
+class BatchPollingVendor(TaskVendor, Protocol):
+    """A task vendor whose upstream reports many tasks in one call (midjourney-proxy's
+    ``list-by-condition``, Suno's ``fetch {ids}``): the poller asks once per channel per tick
+    for all of that channel's due tasks, at most ``poll_batch_size`` ids a call."""
+
+    poll_batch_size: int
+
+    async def poll_tasks(
+        self,
+        session: aiohttp.ClientSession,
+        channel: Channel,
+        upstream_ids: Sequence[str],
+    ) -> Mapping[str, TaskUpdate]:
+        """Where each upstream task is now; an id missing from the answer is asked again later."""
         ...
