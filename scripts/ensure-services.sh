@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite starts by itself: a PostgreSQL server (the tests run initdb
 # into a temp dir and start it on a free port) and Chromium (the console's browser tests drive
-# it through Playwright). Idempotent; needs root or sudo for apt.
+# it through Playwright), and the coding agents from npm (install-clients.sh). Idempotent; needs
+# root or sudo for apt.
 set -euo pipefail
 
 have_initdb() {
@@ -22,4 +23,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt_install "${missing[@]}"
 fi
+bash "$(dirname "$0")/install-clients.sh"
 echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1), $(chromium --version 2>/dev/null)"

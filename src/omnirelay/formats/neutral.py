@@ -59,6 +59,17 @@ class ToolResult:
         return "".join(p.text for p in self.content if isinstance(p, Text))
 
 
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """A model's reasoning. ``signature`` (Claude) must travel back unchanged for the vendor to
+    accept the block in a later turn; ``redacted`` holds an encrypted block's opaque data."""
+
+    text: str
+    signature: str | None = None
+    redacted: str | None = None
+
+
+# ``Thinking`` joins ``Part`` (and ``Response.parts``) once every codec carries it.
 Part = Text | Image | ToolCall | ToolResult
 
 
@@ -81,6 +92,19 @@ class ToolChoice:
     name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """How hard the model may think: an effort word (``minimal``, ``low``, ``medium``,
+    ``high``, ``max``), or a token budget, or both; ``summary`` asks for a readable summary."""
+
+    effort: str | None = None
+    budget_tokens: int | None = None
+    summary: str | None = None
+    # Whether the client wants the thinking itself back (Claude's ``display``, Gemini's
+    # ``includeThoughts``).
+    include_thoughts: bool = True
+
+
 @dataclass(slots=True)
 class Request:
     model: str
@@ -100,12 +124,22 @@ class Request:
     schema_name: str = "response"
     user: str | None = None
     stream: bool = False
+    reasoning: Reasoning | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts. ``input_tokens`` is every input token, cached or not, and the cache
+    counts are parts of it (OpenAI's and Gemini's convention; Anthropic's ``input_tokens``
+    leaves the cache out, so its codec adds them in); ``reasoning_tokens`` are part of
+    ``output_tokens``."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0  # written to a cache kept about five minutes
+    cache_write_1h_tokens: int = 0  # written to a cache kept an hour
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -134,6 +168,14 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of the model's reasoning, or (``signature``) the signature closing it."""
+
+    text: str = ""
+    signature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ToolStart:
     index: int  # position among this answer's tool calls
     id: str
@@ -159,7 +201,7 @@ class Failure:
     error: GatewayError
 
 
-Event = Start | TextDelta | ToolStart | ToolDelta | Finish | Usage | Failure
+Event = Start | TextDelta | ThinkingDelta | ToolStart | ToolDelta | Finish | Usage | Failure
 
 
 def estimate_tokens(request: Request) -> int:
