@@ -112,6 +112,8 @@ class Turn:
 
 
 def _validate(routing: Routing) -> None:
+    if not routing.model:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     if routing.background:
         raise InvalidRequest(
             "background responses are not supported by this gateway; stream instead",

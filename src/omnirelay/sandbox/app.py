@@ -34,7 +34,7 @@ def _vendor_auth(expected: str) -> Middleware:
 
 
 def _openai_owns(path: str) -> bool:
-    return path.startswith("/v1/")
+    return path.startswith(("/v1/", openai.CHAT_ONLY_PREFIX + "/v1/"))
 
 
 def _openai_check(request: web.Request, expected: str) -> web.Response | None:

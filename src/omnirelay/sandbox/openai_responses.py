@@ -138,7 +138,7 @@ def _finished(
         response["completed_at"] = int(time.time())
     response["usage"] = {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": result.tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + result.tokens,

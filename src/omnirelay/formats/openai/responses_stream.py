@@ -120,7 +120,7 @@ class ResponsesStreamEncoder:
         elif isinstance(event, neutral.Usage):
             self._usage = event
         elif isinstance(event, neutral.Failure):
-            out.append(self.fail(event.error))
+            out += self._failure(event.error)
         return out
 
     def _new_item(self, kind: str, prefix: str) -> _Item:
@@ -274,12 +274,13 @@ class ResponsesStreamEncoder:
 
     def fail(self, error: GatewayError) -> bytes:
         """What a stream that failed ends with: an ``error`` event, then ``response.failed``."""
-        failed = self._snapshot("failed", usage=self._usage, error=error)
-        return error_event(error, self._next()) + self._event("response.failed", response=failed)
+        return b"".join(self._failure(error))
 
-    def _next(self) -> int:
+    def _failure(self, error: GatewayError) -> list[bytes]:
+        failed = self._snapshot("failed", usage=self._usage, error=error)
+        first = error_event(error, self._sequence)
         self._sequence += 1
-        return self._sequence - 1
+        return [first, self._event("response.failed", response=failed)]
 
 
 class _Event(msgspec.Struct):

@@ -123,7 +123,7 @@ class Request(msgspec.Struct):
 class Routing(msgspec.Struct):
     """What the gateway needs to route, hold quota and store; the rest stays in the body."""
 
-    model: str
+    model: str = ""
     input: msgspec.Raw = ABSENT
     stream: bool | None = False
     store: bool | None = True
@@ -236,7 +236,10 @@ class Echo:
 def usage_body(usage: neutral.Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens + usage.cache_write_1h_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.input_tokens + usage.output_tokens,
@@ -278,6 +281,7 @@ def stop_of(status: str | None, reason: str | None, called: bool) -> neutral.Sto
 
 class _InputDetails(msgspec.Struct):
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class _OutputDetails(msgspec.Struct):
@@ -291,10 +295,12 @@ class Usage(msgspec.Struct):
     output_tokens_details: _OutputDetails | None = None
 
     def neutral(self) -> neutral.Usage:
+        inputs = self.input_tokens_details or _InputDetails()
         return neutral.Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
-            cache_read_tokens=(self.input_tokens_details or _InputDetails()).cached_tokens,
+            cache_read_tokens=inputs.cached_tokens,
+            cache_write_tokens=inputs.cache_write_tokens,
             reasoning_tokens=(self.output_tokens_details or _OutputDetails()).reasoning_tokens,
         )
 
