@@ -316,3 +316,23 @@ def test_a_conversation_continues_with_earlier_items_stripped_of_ids() -> None:
     ]
     assert [i["type"] for i in own] == ["message", "item_reference"]
     assert own[0]["id"].startswith("msg_") and own[0]["content"][0]["type"] == "input_text"
+
+
+def _sent(request: neutral.Request, vendor: str) -> dict[str, Any]:
+    found = translation("responses", vendor)
+    assert found is not None
+    return dict(json.loads(found.request(request, "upstream")))
+
+
+def test_web_search_reaches_claude_and_gemini_their_own_way() -> None:
+    search = {"type": "web_search", "filters": {"allowed_domains": ["a.org"]}}
+    alone = _decode(input="x", tools=[search])
+    assert _sent(alone, "anthropic")["tools"] == [
+        {"type": "web_search_20250305", "name": "web_search", "allowed_domains": ["a.org"]}
+    ]
+    assert _sent(alone, "gemini")["tools"] == [{"googleSearch": {}}]
+    assert "tools" not in _sent(alone, "openai")  # chat completions has no such tool
+    beside = _decode(input="x", tools=[WEATHER, search])
+    assert [t["name"] for t in _sent(beside, "anthropic")["tools"]] == ["get_weather", "web_search"]
+    # Gemini 2.x cannot ground and call functions at once: the functions win.
+    assert [list(t) for t in _sent(beside, "gemini")["tools"]] == [["functionDeclarations"]]
