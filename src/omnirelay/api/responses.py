@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -31,7 +32,7 @@ from omnirelay.api.common import (
     resolve_model,
 )
 from omnirelay.api.openai import openai_errors
-from omnirelay.api.streaming import relay_stream
+from omnirelay.api.streaming import StreamTransform, relay_stream
 from omnirelay.billing import Usage
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest, NotFound
@@ -200,26 +201,43 @@ class _WithId(msgspec.Struct):
     id: str = ""
 
 
+async def _stream(
+    request: web.Request,
+    opened: Opened,
+    meter: Meter,
+    turn: Turn,
+    store: ResponseStore,
+    transform: StreamTransform,
+    error_event: Callable[[GatewayError], bytes],
+    final: Callable[[], bytes | None],
+) -> web.StreamResponse:
+    """Relay a stream; once it is complete, ``final`` is the Response to store."""
+
+    async def keep() -> None:
+        body = final()
+        if body is not None:
+            await _keep(store, turn, body)
+
+    return await relay_stream(
+        request,
+        opened,
+        meter,
+        transform,
+        error_event=error_event,
+        headers={"x-request-id": meter.request_id},
+        prompt_estimate=turn.prompt_estimate,
+        on_complete=keep,
+    )
+
+
 async def _answer_native(
     request: web.Request, opened: Opened, meter: Meter, turn: Turn, store: ResponseStore
 ) -> web.StreamResponse:
     headers = {"x-request-id": meter.request_id}
     if turn.stream:
         relay = ResponsesRelay(turn.routing.previous_response_id)
-
-        async def keep() -> None:
-            if relay.final is not None:
-                await _keep(store, turn, relay.final)
-
-        return await relay_stream(
-            request,
-            opened,
-            meter,
-            relay,
-            error_event=relay.fail,
-            headers=headers,
-            prompt_estimate=turn.prompt_estimate,
-            on_complete=keep,
+        return await _stream(
+            request, opened, meter, turn, store, relay, relay.fail, lambda: relay.final
         )
     data = await read_upstream(opened, meter)
     try:
@@ -248,19 +266,16 @@ async def _answer_translated(
     vendor = _translation(opened.vendor.wire_format).vendor
     if turn.stream:
         encoder = ResponsesStreamEncoder(turn.echo())
-
-        async def keep() -> None:
-            await _keep(store, turn, msgspec.json.encode(encoder.conclude()))
-
-        return await relay_stream(
+        translator = StreamTranslator(vendor.stream_decoder(), encoder)
+        return await _stream(
             request,
             opened,
             meter,
-            StreamTranslator(vendor.stream_decoder(), encoder),
-            error_event=encoder.fail,
-            headers=headers,
-            prompt_estimate=turn.prompt_estimate,
-            on_complete=keep,
+            turn,
+            store,
+            translator,
+            encoder.fail,
+            lambda: msgspec.json.encode(encoder.conclude()),
         )
     data = await read_upstream(opened, meter)
     try:
