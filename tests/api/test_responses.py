@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
+from omnirelay.formats.sse import EventSplitter, data_of
 from omnirelay.money import per_million
 from tests.api.sdk_clients import IMAGE_URL, PNG, WEATHER_SCHEMA
 from tests.support.servers import GatewayProcess
@@ -316,3 +319,32 @@ def test_a_previous_response_id_continues_a_streamed_answer(sdk: openai.OpenAI) 
     assert [i.type for i in sdk.responses.input_items.list(second.id).data] == [
         "message", "message", "message"
     ]  # fmt: skip
+
+
+@STREAM
+@VENDOR
+def test_answers_conform_to_the_current_schema(
+    gateway: GatewayProcess, account: tuple[str, int], vendor: str, stream: bool
+) -> None:
+    """Strict validation against the official SDK's types (its client parses leniently)."""
+    body = {
+        "model": MODELS[vendor],
+        "input": "Weather in Paris?",
+        "tools": [WEATHER],
+        "stream": stream,
+        "reasoning": {"summary": "auto"} if vendor != "openai" else None,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    headers = {"Authorization": f"Bearer {account[0]}"}
+    response = httpx.post(gateway.v1 + "/responses", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    if not stream:
+        Response.model_validate(response.json())
+        return
+    events = EventSplitter().feed(response.content)
+    payloads = [json.loads(data_of(event) or b"") for event in events]
+    adapter: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+    for payload in payloads:
+        adapter.validate_python(payload)
+    assert [p["sequence_number"] for p in payloads] == list(range(len(payloads)))
+    Response.model_validate(payloads[-1]["response"])

@@ -15,6 +15,7 @@ from openai.types.responses import Response
 from omnirelay.errors import InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.codec import codec, translation
+from omnirelay.formats.openai import responses as responses_codec
 from omnirelay.formats.openai import responses_items
 from omnirelay.formats.openai.responses import (
     answer_body,
@@ -336,3 +337,36 @@ def test_web_search_reaches_claude_and_gemini_their_own_way() -> None:
     assert [t["name"] for t in _sent(beside, "anthropic")["tools"]] == ["get_weather", "web_search"]
     # Gemini 2.x cannot ground and call functions at once: the functions win.
     assert [list(t) for t in _sent(beside, "gemini")["tools"]] == [["functionDeclarations"]]
+
+
+def test_another_vendors_thinking_round_trips_marked_and_never_reaches_openai(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thinking = neutral.Thinking("Let me think", signature="claude-sig")
+    answer = neutral.Response(
+        "x",
+        "m",
+        [thinking, neutral.Text("Hi")],
+        neutral.StopReason.END,
+        neutral.Usage(),  # type: ignore[list-item]
+    )
+    reasoning, _message = answer_body(answer, Echo.of(b"{}", id="r", created_at=1, model="m"))[
+        "output"
+    ]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["encrypted_content"] == "omnirelay.v1:claude-sig"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Let me think"}]
+    openai_own = {"type": "reasoning", "id": "rs_o", "summary": [], "encrypted_content": "gAAA"}
+    turns = [{"role": "user", "content": "q"}, reasoning, openai_own,
+             {"role": "assistant", "content": "Hi"}]  # fmt: skip
+    # Until the pivot carries thinking in requests, neither kind reaches another vendor.
+    assert _decode(input=turns).messages[1].parts == [neutral.Text("Hi")]
+    monkeypatch.setattr(responses_codec, "_PIVOT_CARRIES_THINKING", True)
+    assert _decode(input=turns).messages[1].parts == [
+        neutral.Thinking("Let me think", signature="claude-sig"), neutral.Text("Hi")
+    ]  # fmt: skip
+    body = json.dumps({"model": "gpt-4o", "input": turns}).encode()
+    sent = json.loads(responses_items.for_openai(body))["input"]
+    assert [i.get("id") for i in sent if i.get("type") == "reasoning"] == ["rs_o"]
+    plain = json.dumps({"model": "gpt-4o", "input": "x"}).encode()
+    assert responses_items.for_openai(plain) is plain

@@ -121,7 +121,7 @@ def test_reasoning_streams_as_a_summary_before_the_answer() -> None:
     final = _sdk_final(payloads)
     reasoning, message = final.output
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "Think hard"
-    assert reasoning.encrypted_content == "sig-1"
+    assert reasoning.encrypted_content == "omnirelay.v1:sig-1"  # marked as not OpenAI's
     assert message.content[0].text == "Done" and final.output_text == "Done"
     assert final.usage.output_tokens_details.reasoning_tokens == 2
 

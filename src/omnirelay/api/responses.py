@@ -150,7 +150,7 @@ async def _turn(store: ResponseStore, key: KeyRecord, body: bytes, routing: Rout
 def _native_body(turn: Turn) -> BodyBuilder:
     def build(channel: Channel) -> tuple[bytes, str]:
         upstream_model = channel.upstream_model(turn.model)
-        body = turn.body
+        body = responses_items.for_openai(turn.body)
         if upstream_model != turn.model:
             document = msgspec.json.decode(body)
             document["model"] = upstream_model

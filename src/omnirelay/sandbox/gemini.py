@@ -209,7 +209,8 @@ def validate(body: dict[str, Any]) -> None:
 
 # What a Tool may hold: function declarations, or one of Google's own tools.
 _TOOL_KINDS = frozenset(
-    {"functionDeclarations", "googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext"}
+    """functionDeclarations googleSearch googleSearchRetrieval codeExecution urlContext
+    computerUse fileSearch googleMaps enterpriseWebSearch retrieval mcpServers""".split()
 )
 _FREE_FORM = frozenset(
     {"args", "response", "parameters", "responseSchema", "responseJsonSchema", "sandbox_fault"}

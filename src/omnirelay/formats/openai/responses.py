@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -39,7 +39,9 @@ from omnirelay.formats.openai.responses_wire import (
     given,
     message_item,
     new_id,
+    reasoning_item,
     response_body,
+    signature_of,
     status_of,
     stop_of,
 )
@@ -57,6 +59,11 @@ _HOSTED_RECORDS = frozenset(
         "tool_search_output",
     }
 )
+
+
+# ``neutral.Thinking`` joins the message parts once every codec carries it (see neutral.Part);
+# until then a vendor's thinking cannot travel back to it inside a request.
+_PIVOT_CARRIES_THINKING = neutral.Thinking in get_args(neutral.Part)
 
 
 @dataclass(slots=True)
@@ -150,9 +157,9 @@ class _Conversation:
         elif kind in ("function_call_output", "custom_tool_call_output"):
             result = neutral.ToolResult(item.call_id or "", _parts(item.output, where))
             self._turn("user").parts.append(result)
-        elif kind == "reasoning" or kind in _HOSTED_RECORDS:
-            # Reasoning items carry OpenAI's encrypted state; they join the pivot as
-            # ``neutral.Thinking`` once every codec carries it (see neutral.Part).
+        elif kind == "reasoning":
+            self._reasoning(item)
+        elif kind in _HOSTED_RECORDS:
             return
         elif kind == "item_reference":
             raise InvalidRequest(
@@ -162,6 +169,16 @@ class _Conversation:
             raise InvalidRequest(
                 f"input items of type '{kind}' cannot be sent to this model", param=where
             )
+
+    def _reasoning(self, item: Item) -> None:
+        """Another vendor's thinking, as the gateway wrote it, goes back into the pivot;
+        OpenAI's encrypted reasoning means nothing elsewhere and stays out."""
+        signature = signature_of(item.encrypted_content)
+        if signature is None or not _PIVOT_CARRIES_THINKING:
+            return
+        text = "".join(p.text for p in item.summary or ())
+        thinking = neutral.Thinking(text, signature=signature)
+        self._turn("assistant").parts.append(thinking)  # type: ignore[arg-type]
 
     def _message(self, item: Item, where: str) -> None:
         role = item.role or "user"
@@ -377,6 +394,9 @@ def decode_response(body: bytes) -> neutral.Response:
 def answer_body(response: neutral.Response, echo: Echo) -> dict[str, Any]:
     """The Response object for a vendor's answer."""
     output: list[dict[str, Any]] = []
+    for part in response.parts:
+        if isinstance(part, neutral.Thinking):  # once Response.parts carries thinking
+            output.append(reasoning_item(new_id("rs"), part.text, part.signature))
     text = "".join(p.text for p in response.parts if isinstance(p, neutral.Text))
     if text:
         output.append(message_item(new_id("msg"), text))

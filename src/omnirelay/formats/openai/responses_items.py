@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from omnirelay.errors import InvalidRequest
-from omnirelay.formats.openai.responses_wire import new_id
+from omnirelay.formats.openai.responses_wire import SIGNATURE_MARK, new_id
 
 Items = list[dict[str, Any]]
 
@@ -109,3 +109,28 @@ def input_items(body: bytes) -> Items:
     """A request's own input items, normalized."""
     document = msgspec.json.decode(body)
     return normalized(document.get("input")) if isinstance(document, dict) else []
+
+
+_MARKED = b'"' + SIGNATURE_MARK.encode()
+
+
+def for_openai(body: bytes) -> bytes:
+    """The body without reasoning items that hold another vendor's thinking (OpenAI would
+    refuse them as encrypted content it did not write). A substring test first: most bodies
+    have none."""
+    if _MARKED not in body:
+        return body
+    document = msgspec.json.decode(body)
+    items = document.get("input") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        return body
+    document["input"] = [i for i in items if not _marked(i)]
+    return msgspec.json.encode(document)
+
+
+def _marked(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == "reasoning"
+        and str(item.get("encrypted_content", "")).startswith(SIGNATURE_MARK)
+    )

@@ -55,7 +55,7 @@ class _Item:
     id: str
     text: list[str] = field(default_factory=list)  # text, summary, or argument fragments
     call: neutral.ToolCall | None = None
-    encrypted: str | None = None
+    signature: str | None = None
     summary_open: bool = False
 
 
@@ -171,7 +171,7 @@ class ResponsesStreamEncoder:
                 self._event("response.output_item.added", output_index=item.index, item=added)
             )
         if event.signature is not None:
-            item.encrypted = event.signature
+            item.signature = event.signature
         if not event.text:
             return out
         where = {"item_id": item.id, "output_index": item.index, "summary_index": 0}
@@ -226,7 +226,7 @@ class ResponsesStreamEncoder:
             ]
         elif item.kind == "reasoning":
             where = {"item_id": item.id, "output_index": item.index, "summary_index": 0}
-            done = reasoning_item(item.id, text, item.encrypted)
+            done = reasoning_item(item.id, text, item.signature)
             events = []
             if item.summary_open:
                 part = {"type": "summary_text", "text": text}

@@ -383,8 +383,21 @@ def function_call_item(
     return item
 
 
+# Reasoning items the gateway writes for another vendor's thinking carry its signature in
+# ``encrypted_content`` behind this mark: so it goes back to that kind of vendor, and never to
+# OpenAI, whose own encrypted content it is not.
+SIGNATURE_MARK = "omnirelay.v1:"
+
+
+def signature_of(encrypted: str | None) -> str | None:
+    """The vendor's signature in an ``encrypted_content`` the gateway wrote, else None."""
+    if encrypted is not None and encrypted.startswith(SIGNATURE_MARK):
+        return encrypted[len(SIGNATURE_MARK) :]
+    return None
+
+
 def reasoning_item(
-    item_id: str, summary: str, encrypted: str | None, status: str = "completed"
+    item_id: str, summary: str, signature: str | None, status: str = "completed"
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": item_id,
@@ -392,6 +405,6 @@ def reasoning_item(
         "status": status,
         "summary": [{"type": "summary_text", "text": summary}] if summary else [],
     }
-    if encrypted is not None:
-        item["encrypted_content"] = encrypted
+    if signature is not None:
+        item["encrypted_content"] = SIGNATURE_MARK + signature
     return item
