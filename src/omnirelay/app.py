@@ -9,6 +9,7 @@ from aiohttp import web
 
 from omnirelay.api import admin, anthropic, gemini, openai
 from omnirelay.api import kling as kling_api
+from omnirelay.api import responses as responses_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -46,6 +47,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_static("/console/", CONSOLE_DIR)
     anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
     gemini.add_routes(app)
+    responses_api.add_routes(app)  # before openai, like anthropic
     openai.add_routes(app)
     admin.add_routes(app)
     kling_api.add_routes(app)

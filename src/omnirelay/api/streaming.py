@@ -50,7 +50,11 @@ async def relay_stream(
     error_event: Callable[[GatewayError], bytes],
     headers: Mapping[str, str],
     prompt_estimate: int,
+    on_complete: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
+    """``on_complete`` runs once a stream ended complete, before the transform's closing events
+    reach the client (the Responses surface stores the answer then, so it can be fetched as
+    soon as the client has seen it end)."""
     upstream = opened.response
     response = web.StreamResponse(
         status=200,
@@ -84,6 +88,8 @@ async def relay_stream(
             failure = UpstreamError(f"the upstream stream was interrupted ({error})")
             await _write(response.write(error_event(failure)))
         elif transform.failure is None:
+            if on_complete is not None:
+                await on_complete()
             await _write(response.write(b"".join(transform.finish())))
         await _write(response.write_eof())
     except _ClientGone:

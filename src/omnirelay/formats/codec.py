@@ -18,6 +18,7 @@ from omnirelay.formats import neutral
 from omnirelay.formats.anthropic.messages import AnthropicCodec
 from omnirelay.formats.gemini.content import GeminiCodec
 from omnirelay.formats.openai.chat import OpenAICodec
+from omnirelay.formats.openai.responses import ResponsesCodec
 
 
 class StreamDecoder(Protocol):
@@ -145,6 +146,7 @@ class Translation:
 def _registry() -> tuple[Mapping[str, Codec], Mapping[tuple[str, str], Translation]]:
     """Adding a format means adding its codec here; every pair with the others follows."""
     found: list[Codec] = [OpenAICodec(), AnthropicCodec(), GeminiCodec()]
+    found.append(ResponsesCodec())
     by_name = {c.name: c for c in found}
     pairs = {(a.name, b.name): Translation(a, b) for a in found for b in found if a.name != b.name}
     return MappingProxyType(by_name), MappingProxyType(pairs)

@@ -105,6 +105,15 @@ class Reasoning:
     include_thoughts: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class WebSearch:
+    """A web search the vendor runs itself, offered beside the function tools: OpenAI's
+    ``web_search`` tool, Claude's web search tool, Gemini's Google Search grounding.
+    ``allowed_domains`` limits it to those sites (and their subdomains) when not empty."""
+
+    allowed_domains: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class Request:
     model: str
@@ -125,6 +134,7 @@ class Request:
     user: str | None = None
     stream: bool = False
     reasoning: Reasoning | None = None
+    web_search: WebSearch | None = None  # a hosted search the model may use, if the vendor has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,6 +194,8 @@ def _check_options(body: dict[str, Any]) -> None:
     if system is not None and not isinstance(system, str | list):
         raise SandboxInputError("system: Input should be a string or a list of text blocks")
     for i, tool in enumerate(body.get("tools") or ()):
+        if _server_tool(tool, i):
+            continue
         if not _TOOL_NAME.match(str(tool.get("name", ""))):
             raise SandboxInputError(f"tools.{i}.name: String should match ^[a-zA-Z0-9_-]{{1,128}}$")
         schema = tool.get("input_schema")
@@ -208,6 +210,19 @@ def _check_options(body: dict[str, Any]) -> None:
     stops = body.get("stop_sequences")
     if stops is not None and not all(isinstance(s, str) for s in stops):
         raise SandboxInputError("stop_sequences: Input should be a list of strings")
+
+
+def _server_tool(tool: dict[str, Any], index: int) -> bool:
+    """Whether a tool is one Anthropic runs itself (web search); a wrong one is refused."""
+    kind = tool.get("type")
+    if kind is None or kind == "custom":
+        return False
+    if not str(kind).startswith("web_search_") or tool.get("name") != "web_search":
+        raise SandboxInputError(
+            f"tools.{index}: Input tag '{kind}' found using 'type' does not "
+            "match any of the expected tags"
+        )
+    return True
 
 
 def _images(messages: list[dict[str, Any]]) -> list[str]:
@@ -243,7 +258,11 @@ def conversation(body: dict[str, Any]) -> Conversation:
         user_text=_text_of(spoken[-1]["content"]) if spoken else "",
         images=_images(messages),
         tool_results=results if answering else None,
-        tools=[ToolSpec(t["name"], t["input_schema"]) for t in body.get("tools") or ()],
+        tools=[
+            ToolSpec(t["name"], t["input_schema"])
+            for t in body.get("tools") or ()
+            if "input_schema" in t
+        ],
         tool_mode=modes.get(str(choice.get("type")), "auto"),
         named_tool=choice.get("name"),
         parallel_tools=not choice.get("disable_parallel_tool_use"),

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from omnirelay.config import Settings
-from omnirelay.sandbox import anthropic, gemini, kling, openai
+from omnirelay.sandbox import anthropic, gemini, kling, openai, openai_responses
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,7 +34,7 @@ def _vendor_auth(expected: str) -> Middleware:
 
 
 def _openai_owns(path: str) -> bool:
-    return path.startswith("/v1/")
+    return path.startswith(("/v1/", openai.CHAT_ONLY_PREFIX + "/v1/"))
 
 
 def _openai_check(request: web.Request, expected: str) -> web.Response | None:
@@ -80,6 +80,7 @@ def build_sandbox_app(
     anthropic.add_routes(app)
     gemini.add_routes(app)
     openai.add_routes(app)
+    openai_responses.add_routes(app)
     if kling_keys is None:
         defaults = Settings()
         kling_keys = (defaults.sandbox_kling_access_key, defaults.sandbox_kling_secret_key)

@@ -63,7 +63,9 @@ _SETTING = re.compile(r"(\w+)=(\d+)")
 
 def _marker(body: dict[str, Any]) -> re.Match[str] | None:
     # Only the newest turn is searched: cheap, and it is where a test puts the marker.
-    turns = body.get("messages") or body.get("contents")
+    turns = body.get("messages") or body.get("contents") or body.get("input")
+    if isinstance(turns, str):
+        turns = [turns]
     if not isinstance(turns, list) or not turns:
         return None
     text = json.dumps(turns[-1])

@@ -195,6 +195,7 @@ def validate(body: dict[str, Any]) -> None:
     if temperature is not None and not 0 <= temperature <= 2:
         raise SandboxInputError("generationConfig.temperature: must be between 0 and 2")
     for i, tool in enumerate(body.get("tools") or ()):
+        _unknown(f"tools[{i}]", tool, _TOOL_KINDS)
         for j, declaration in enumerate(tool.get("functionDeclarations") or ()):
             where = f"tools[{i}].function_declarations[{j}]"
             if not _NAME.match(str(declaration.get("name", ""))):
@@ -206,6 +207,11 @@ def validate(body: dict[str, Any]) -> None:
         raise SandboxInputError(f"toolConfig.functionCallingConfig.mode: invalid value {mode!r}")
 
 
+# What a Tool may hold: function declarations, or one of Google's own tools.
+_TOOL_KINDS = frozenset(
+    """functionDeclarations googleSearch googleSearchRetrieval codeExecution urlContext
+    computerUse fileSearch googleMaps enterpriseWebSearch retrieval mcpServers""".split()
+)
 _FREE_FORM = frozenset(
     {"args", "response", "parameters", "responseSchema", "responseJsonSchema", "sandbox_fault"}
 )

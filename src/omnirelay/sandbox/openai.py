@@ -52,6 +52,7 @@ IMAGE_SIZES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CHAT_ONLY_PREFIX = "/chat-only"
 
 
 def error(
@@ -492,3 +493,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/translations", translations)
     app.router.add_get("/v1/models", list_models)
+    # An OpenAI-compatible server that has chat completions and nothing newer (as many do).
+    app.router.add_post(CHAT_ONLY_PREFIX + "/v1/chat/completions", chat_completions)

@@ -125,3 +125,18 @@ tasks = Table(
     Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
     Index("ix_tasks_external", "key_id", "external_task_id", unique=True),
 )
+
+# Responses API answers kept for ``GET /v1/responses/{id}`` and ``previous_response_id``,
+# private to the key that made them. ``context`` is the JSON list of input items the response
+# was made from (earlier turns included); ``body`` the Response object as answered.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("context", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_responses_key_created", "key_id", "created_ms"),
+)

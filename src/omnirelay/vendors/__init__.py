@@ -16,12 +16,13 @@ from omnirelay.vendors.base import (
 )
 from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.kling import KlingVendor
-from omnirelay.vendors.openai import OpenAIVendor
+from omnirelay.vendors.openai import OpenAIChatVendor, OpenAIVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
     adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor(), KlingVendor()]
+    adapters.append(OpenAIChatVendor())
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 

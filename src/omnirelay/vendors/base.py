@@ -28,6 +28,7 @@ class Operation(StrEnum):
     TRANSLATION = "translation"
     IMAGE = "image"
     COUNT_TOKENS = "count_tokens"
+    RESPONSES = "responses"  # OpenAI's Responses API (``/v1/responses``)
 
 
 @dataclass(frozen=True, slots=True)

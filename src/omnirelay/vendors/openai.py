@@ -1,4 +1,10 @@
-"""OpenAI and every server that speaks its API (the channel's base URL ends in ``/v1``)."""
+"""OpenAI and every server that speaks its API (the channel's base URL ends in ``/v1``).
+
+``openai`` channels are sent Responses API requests as they are; a server that has only chat
+completions (many OpenAI-compatible servers) is declared as ``openai-chat``, and gets them
+translated. An ``openai`` channel that turns out to lack ``/responses`` is translated for too
+(the relay remembers its 404), so an operator who picked the wrong one loses nothing.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ _PATHS: dict[Operation, str] = {
     Operation.TRANSCRIPTION: "/audio/transcriptions",
     Operation.TRANSLATION: "/audio/translations",
     Operation.IMAGE: "/images/generations",
+    Operation.RESPONSES: "/responses",
 }
 
 
@@ -88,3 +95,11 @@ class OpenAIVendor:
             f"the upstream failed (HTTP {status}): {detail.message[:200]}".rstrip(": "),
             code="upstream_rate_limited" if status == 429 else "upstream_error",
         )
+
+
+class OpenAIChatVendor(OpenAIVendor):
+    """An OpenAI-compatible server without the Responses API: Responses requests reach it as
+    chat completions, translated by the gateway."""
+
+    name = "openai-chat"
+    operations = frozenset(_PATHS) - {Operation.RESPONSES}

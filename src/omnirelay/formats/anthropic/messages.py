@@ -186,6 +186,8 @@ def _tools(request: neutral.Request) -> dict[str, Any]:
             }
             for t in request.tools
         ]
+    if request.web_search is not None:
+        body.setdefault("tools", []).append(_web_search_tool(request.web_search))
     choice = request.tool_choice
     wire: dict[str, Any] | None = None
     if choice is not None:
@@ -200,6 +202,14 @@ def _tools(request: neutral.Request) -> dict[str, Any]:
     if wire is not None and (request.tools or wire["type"] == "none"):
         body["tool_choice"] = wire
     return body
+
+
+def _web_search_tool(search: neutral.WebSearch) -> dict[str, Any]:
+    """Claude's own web search (a server tool: Anthropic runs the searches)."""
+    tool: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search"}
+    if search.allowed_domains:
+        tool["allowed_domains"] = list(search.allowed_domains)
+    return tool
 
 
 def _prompt(request: neutral.Request, model: str) -> dict[str, Any]:

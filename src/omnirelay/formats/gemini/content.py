@@ -223,6 +223,10 @@ def _prompt(request: neutral.Request) -> dict[str, Any]:
             for t in request.tools
         ]
         body["tools"] = [{"functionDeclarations": declarations}]
+    elif request.web_search is not None:
+        # Google Search grounding; Gemini 2.x cannot combine it with function declarations,
+        # so beside them it is left out.
+        body["tools"] = [{"googleSearch": {}}]
     choice = request.tool_choice
     if choice is not None and (request.tools or choice.mode == "none"):
         modes = {"auto": "AUTO", "none": "NONE", "required": "ANY", "named": "ANY"}
