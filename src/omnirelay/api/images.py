@@ -334,7 +334,9 @@ def _task_error(task: Task) -> GatewayError:
     if task.failure_code == CONTENT_POLICY:
         return InvalidRequest(reason, code=CONTENT_POLICY, param="prompt")
     if task.failure_code == TIMED_OUT:
-        return UpstreamTimeout(reason)
+        timeout = UpstreamTimeout(reason)
+        timeout.retryable = False  # a retry would wait as long again, and likely as vainly
+        return timeout
     if task.failure_code and task.failure_code.isdigit():
         # A vendor's own client-fault code (Kling 1301 content safety…).
         return InvalidRequest(reason, code=task.failure_code)

@@ -238,7 +238,7 @@ async def _task_json(request: web.Request, token: str, task: SunoTask) -> dict[s
         data: Any = None
         if status == "SUCCESS":
             title, text = lyrics_text(task.prompt)
-            data = {"id": token[:36], "status": "complete", "title": title, "text": text}
+            data = {"id": clip_ids(token)[0], "status": "complete", "title": title, "text": text}
         done, progress = stage >= 2, min(stage * 50, 100)
     else:
         words = ["SUBMITTED", "QUEUED", "IN_PROGRESS", "IN_PROGRESS"]
