@@ -58,7 +58,9 @@ def wait(gateway: GatewayProcess, key: str, task_id: str, seconds: float = 30) -
 def mp3_check(data: bytes) -> float:
     """Walk every frame header (sync word, Layer III, valid bitrate and rate) to the end of the
     file; returns the duration in seconds. Fails on a file that is not all MP3 frames."""
-    offset = 10 + (data[6] << 21 | data[7] << 14 | data[8] << 7 | data[9]) if data[:3] == b"ID3" else 0
+    offset = (
+        10 + (data[6] << 21 | data[7] << 14 | data[8] << 7 | data[9]) if data[:3] == b"ID3" else 0
+    )
     frames, rate = 0, 0
     while offset < len(data):
         assert offset + 4 <= len(data), f"truncated frame header at {offset}"

@@ -148,6 +148,8 @@ async def _open(
         opened = await gateway.relay.open(model, Operation.IMAGE, build)
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
+        if error.code == CONTENT_POLICY:  # Ideogram says 422; OpenAI's clients expect 400
+            raise InvalidRequest(error.message, code=CONTENT_POLICY, param="prompt") from error
         raise
     try:
         data = await opened.response.read()
