@@ -191,3 +191,18 @@ def test_b64_comes_from_the_vendors_url_only(gateway: GatewayProcess) -> None:
     assert response.status_code == 200, response.text
     [item] = response.json()["data"]
     assert _size(base64.b64decode(item["b64_json"])) == (256, 256)
+
+
+def test_a_client_that_leaves_has_its_jobs_refunded(gateway: GatewayProcess) -> None:
+    key, key_id = gateway.create_key("flux-gone", quota_usd=1.0)
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(
+            gateway.v1 + "/images/generations",
+            json={"model": "flux-dev", "prompt": "x [sandbox-slow]", "n": 2},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=1.0,
+        )
+    # Refunded soon after the client left, well before the gateway's wait would have ended.
+    records = gateway.wait_for_usage(key_id=key_id, count=2, timeout=5)
+    assert all(r["cost"] == 0 and "client left" in r["error"] for r in records)
+    assert gateway.key_info(key_id)["quota_remaining_micro_usd"] == 1_000_000

@@ -272,7 +272,7 @@ async def _by_tasks(
     for other in submitted:
         if isinstance(other, BaseException) and not isinstance(other, GatewayError):
             raise other
-    ended = await _wait(gateway, tasks)
+    ended = await _wait(request, gateway, tasks)
     items: list[dict[str, Any]] = []
     failure: GatewayError | None = None
     for task in ended:
@@ -286,22 +286,35 @@ async def _by_tasks(
     return _response(int(time.time()), items, new_request_id())
 
 
-async def _wait(gateway: Gateway, tasks: list[Task]) -> list[Task]:
-    """Wait for the tasks; fail and refund those still running at the deadline, or if the
-    client leaves."""
+def _gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _wait(request: web.Request, gateway: Gateway, tasks: list[Task]) -> list[Task]:
+    """Wait for the tasks; fail and refund those still running at the deadline, or once the
+    client has gone."""
     seconds = gateway.settings.image_wait_seconds
+    deadline = time.monotonic() + seconds
     ids = [t.id for t in tasks]
+    reason = f"not ready within {seconds:g} s; refunded in full"
     try:
-        ended = await gateway.tasks.wait(ids, seconds)
+        while True:
+            # In slices, to notice a client that left (its jobs would be charged for nothing).
+            piece = max(0.0, min(1.0, deadline - time.monotonic()))
+            ended = await gateway.tasks.wait(ids, piece)
+            if all(t.status.finished for t in ended) or time.monotonic() >= deadline:
+                break
+            if _gone(request):
+                reason = "the client left before the images were ready; refunded in full"
+                break
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            await asyncio.shield(
-                _abandon(gateway, tasks, "the client left before the images were ready")
-            )
+            await asyncio.shield(_abandon(gateway, tasks, "the client left; refunded in full"))
         raise
     late = [t for t in ended if not t.status.finished]
     if late:
-        await _abandon(gateway, late, f"not ready within {seconds:g} s; refunded in full")
+        await _abandon(gateway, late, reason)
         by_id = {t.id: t for t in await gateway.tasks.store.get_many(ids)}
         ended = [by_id.get(t.id, t) for t in ended]
     return ended
