@@ -7,9 +7,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from omnirelay.api import admin, anthropic, gemini, openai
+from omnirelay.api import admin, anthropic, gemini, images, openai
+from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
 from omnirelay.api import responses as responses_api
+from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -48,7 +50,10 @@ def build_app(settings: Settings) -> web.Application:
     anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
     gemini.add_routes(app)
     responses_api.add_routes(app)  # before openai, like anthropic
+    images.add_routes(app)  # before openai: every image model, not only OpenAI's
     openai.add_routes(app)
     admin.add_routes(app)
     kling_api.add_routes(app)
+    suno_api.add_routes(app)
+    ideogram_api.add_routes(app)
     return app

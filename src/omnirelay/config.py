@@ -69,6 +69,8 @@ class Settings:
     task_poll_max_seconds: float = 30.0
     task_lease_seconds: float = 60.0
     task_timeout_seconds: float = 7200.0
+    # How long POST /v1/images/generations waits for an asynchronous vendor (Flux, Kling).
+    image_wait_seconds: float = 180.0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -97,6 +99,7 @@ _ENV_NAMES: dict[str, str] = {
     "task_poll_max_seconds": "OMNIRELAY_TASK_POLL_MAX_SECONDS",
     "task_lease_seconds": "OMNIRELAY_TASK_LEASE_SECONDS",
     "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
+    "image_wait_seconds": "OMNIRELAY_IMAGE_WAIT_SECONDS",
 }
 
 

@@ -15,7 +15,7 @@ from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_
 from omnirelay.channels import load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
-from omnirelay.formats import kling
+from omnirelay.formats import kling, suno
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
 from omnirelay.relay import Relay
@@ -61,6 +61,27 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
             name="sandbox-gemini",
             vendor="gemini",
             base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-suno",
+            vendor="suno",
+            base_url=base,
+            secret=settings.sandbox_key,
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-ideogram",
+            vendor="ideogram",
+            base_url=f"{base}/ideogram",
+            secret=settings.sandbox_key,
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-bfl",
+            vendor="bfl",
+            base_url=f"{base}/bfl",
             secret=settings.sandbox_key,
             models=(),
         ),
@@ -111,7 +132,7 @@ def _task_engine(
         timeout=settings.task_timeout_seconds,
     )
     # Each client format with task endpoints renders its own webhook bodies.
-    renderers = {**kling.RENDERERS}
+    renderers = {**kling.RENDERERS, **suno.RENDERERS}
     return TaskEngine(
         store=TaskStore(db),
         ledger=ledger,

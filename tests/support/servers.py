@@ -133,6 +133,8 @@ def start_gateway(
         "OMNIRELAY_SANDBOX_TASK_SECONDS": "0.5",
         "OMNIRELAY_TASK_POLL_SECONDS": "0.2",
         "OMNIRELAY_TASK_POLL_MAX_SECONDS": "0.5",
+        # Image models on task vendors (Flux) are waited for inside the request this long.
+        "OMNIRELAY_IMAGE_WAIT_SECONDS": "8",
         **(extra_env or {}),
     }
     env.pop("OPENAI_API_KEY", None)

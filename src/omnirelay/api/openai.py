@@ -40,9 +40,7 @@ from omnirelay.formats.openai.wire import (
     ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
-    ImageRequest,
     SpeechRequest,
-    WithData,
     WithDuration,
     WithUsage,
     encode_error,
@@ -253,28 +251,6 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 
 @openai_errors
-async def images_generations(request: web.Request) -> web.StreamResponse:
-    gateway, key, body = await _begin(request)
-    parsed = decode_json(body, ImageRequest)
-    count = parsed.n or 1
-    if not 1 <= count <= 10:
-        raise InvalidRequest("'n' must be between 1 and 10", param="n")
-    info = resolve_model(gateway, key, parsed.model, frozenset({"image"}))
-    meter = await hold(request, gateway, key, info, "images.generations", Usage(images=count))
-    request_id = meter.request_id
-    opened = await _open(
-        gateway, meter, parsed.model, Operation.IMAGE, _json_body_builder(body, parsed.model)
-    )
-    data = await _read_upstream(opened, meter)
-    try:
-        delivered = len(msgspec.json.decode(data, type=WithData).data)
-    except msgspec.MsgspecError:
-        delivered = count
-    meter.finish(opened.response.status, Usage(images=delivered), channel_id=opened.channel.id)
-    return _json_response(opened, data, request_id)
-
-
-@openai_errors
 async def audio_speech(request: web.Request) -> web.StreamResponse:
     gateway, key, body = await _begin(request)
     parsed = decode_json(body, SpeechRequest)
@@ -407,11 +383,11 @@ def _dumps(value: object) -> str:
 
 
 def add_routes(app: web.Application) -> None:
+    """Every OpenAI route; ``/v1/images/generations`` (api/images.py) is added before this."""
     router = app.router
     router.add_post("/v1/chat/completions", chat_completions)
     router.add_post("/v1/completions", completions)
     router.add_post("/v1/embeddings", embeddings)
-    router.add_post("/v1/images/generations", images_generations)
     router.add_post("/v1/audio/speech", audio_speech)
     router.add_post("/v1/audio/transcriptions", audio_transcriptions)
     router.add_post("/v1/audio/translations", audio_translations)

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from omnirelay.errors import InvalidRequest
+from omnirelay.errors import InvalidRequest, UpstreamError
+from omnirelay.formats.imagegen import GeneratedImage, ImageJob, nearest_ratio, size_error
 from omnirelay.formats.images import sniff
 from omnirelay.tasks.model import Task, TaskStatus
 
@@ -322,3 +323,51 @@ def callback_body(task: Task) -> bytes:
 RENDERERS = MappingProxyType(
     {TEXT2VIDEO: callback_body, IMAGE2VIDEO: callback_body, IMAGES: callback_body}
 )
+
+
+_IMAGE_RATIOS = {
+    "1:1": (1, 1),
+    "16:9": (16, 9),
+    "9:16": (9, 16),
+    "4:3": (4, 3),
+    "3:4": (3, 4),
+    "3:2": (3, 2),
+    "2:3": (2, 3),
+    "21:9": (21, 9),
+}
+_IMAGE_SIZES = [
+    "1024x1024",
+    "1792x1024",
+    "1024x1792",
+    "1024x768",
+    "768x1024",
+    "1536x1024",
+    "1024x1536",
+    "1344x576",
+]
+
+
+class KlingImages:
+    """OpenAI images → one Kling image task per image (``n`` = 1, ``size`` → aspect ratio)."""
+
+    action = IMAGES
+
+    def task_body(self, job: ImageJob) -> bytes:
+        body: dict[str, Any] = {"model_name": job.model, "prompt": job.prompt, "n": 1}
+        if job.size is not None:
+            ratio = nearest_ratio(job.size, _IMAGE_RATIOS)
+            if ratio is None:
+                names = ", ".join(_IMAGE_RATIOS)
+                raise size_error(job.model, job.size, _IMAGE_SIZES, f"aspect ratios {names}")
+            body["aspect_ratio"] = ratio
+        check_text("prompt", job.prompt, required=True)
+        return msgspec.json.encode(body)
+
+    def images(self, result: dict[str, Any] | Any) -> list[GeneratedImage]:
+        found = [i.get("url") for i in result.get("images", []) if isinstance(i, dict)]
+        if not found or not all(isinstance(u, str) and u for u in found):
+            raise UpstreamError("Kling reported the task succeeded but sent no image URL")
+        return [GeneratedImage(url) for url in found]
+
+
+IMAGE_CODEC = KlingImages()

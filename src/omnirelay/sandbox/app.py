@@ -8,7 +8,16 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from omnirelay.config import Settings
-from omnirelay.sandbox import anthropic, gemini, kling, openai, openai_responses
+from omnirelay.sandbox import (
+    anthropic,
+    flux,
+    gemini,
+    ideogram,
+    kling,
+    openai,
+    openai_responses,
+    suno,
+)
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,4 +94,7 @@ def build_sandbox_app(
         defaults = Settings()
         kling_keys = (defaults.sandbox_kling_access_key, defaults.sandbox_kling_secret_key)
     kling.add_routes(app, *kling_keys, step=task_seconds)
+    suno.add_routes(app, api_key, step=task_seconds)
+    ideogram.add_routes(app, api_key)
+    flux.add_routes(app, api_key, step=task_seconds)
     return app

@@ -121,6 +121,8 @@ tasks = Table(
     Column("finished_ms", BigInteger, nullable=True),
     Column("next_poll_ms", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),  # claims so far; also the lease token
+    # Why a failed task failed, as a word (content_policy_violation, upstream_timeout…).
+    Column("failure_code", String(64), nullable=True),
     Index("ix_tasks_due", "status", "next_poll_ms"),
     Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
     Index("ix_tasks_external", "key_id", "external_task_id", unique=True),

@@ -30,9 +30,13 @@ def _outcome(task: Task) -> list[str]:
     lines = [f"task {task.id}: {task.status}"]
     if task.failure:
         lines.append(f"reason: {task.failure}")
-    for kind in ("videos", "images"):
+    for kind in ("videos", "images", "clips"):
         for item in (task.result or {}).get(kind, []):
-            lines.append(f"{kind[:-1]}: {item.get('url')}")
+            # Suno's clips carry their audio as audio_url.
+            lines.append(f"{kind[:-1]}: {item.get('url') or item.get('audio_url')}")
+    lyrics = (task.result or {}).get("lyrics")
+    if isinstance(lyrics, dict):
+        lines.append(f"lyrics: {lyrics.get('title')}")
     charged = micro_to_usd(task.charged or 0)
     lines.append(f"charged ${charged} ({task.settlement or 'not settled'})")
     return lines

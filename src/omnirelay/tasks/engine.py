@@ -8,8 +8,10 @@ settle a task.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +28,14 @@ from omnirelay.errors import (
 )
 from omnirelay.keys import KeyRecord
 from omnirelay.routing import Router
-from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate, now_ms
+from omnirelay.tasks.model import (
+    FAILED_UPSTREAM,
+    TIMED_OUT,
+    Task,
+    TaskStatus,
+    TaskUpdate,
+    now_ms,
+)
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
 from omnirelay.tasks.webhooks import WebhookSender, signing_key
 from omnirelay.vendors.base import BatchPollingVendor, TaskRequest, TaskVendor, Vendor
@@ -70,6 +79,8 @@ class Submission:
     price: int
     callback_url: str | None = None
     external_task_id: str | None = None
+    # Only this channel may run it (a follow-up of a task whose files live on one account).
+    channel_id: int | None = None
 
 
 class TaskEngine:
@@ -145,12 +156,12 @@ class TaskEngine:
         request = TaskRequest(submission.action, submission.model, submission.body)
         for channel in self._router.candidates(submission.model):
             vendor = self._task_vendor(channel, submission.action)
-            if vendor is None:
+            if vendor is None or submission.channel_id not in (None, channel.id):
                 continue
             try:
                 upstream_id = await vendor.submit_task(self._session, channel, request)
             except _CLIENT_FAULTS as error:
-                await self._fail(task, error.message, error.status)
+                await self._fail(task, error.message, error.status, error.code)
                 raise
             except GatewayError as error:
                 log.warning("task submit on channel %s failed: %s", channel.name, error.message)
@@ -172,8 +183,16 @@ class TaskEngine:
         await self._fail(task, last.message, last.status)
         raise last
 
-    async def _fail(self, task: Task, reason: str, http_status: int) -> Task | None:
-        outcome = Outcome(TaskStatus.FAILED, charge=0, http_status=http_status, failure=reason)
+    async def _fail(
+        self, task: Task, reason: str, http_status: int, code: str | None = FAILED_UPSTREAM
+    ) -> Task | None:
+        outcome = Outcome(
+            TaskStatus.FAILED,
+            charge=0,
+            http_status=http_status,
+            failure=reason,
+            failure_code=code,
+        )
         finished = await self.store.finish(task, outcome)
         if finished is not None:
             await self._notify(finished)
@@ -186,7 +205,10 @@ class TaskEngine:
             return None
         if (now_ms() - task.created_ms) / 1000 > self.timing.timeout:
             await self._fail(
-                task, f"timed out after {int(self.timing.timeout)} s; refunded in full", 504
+                task,
+                f"timed out after {int(self.timing.timeout)} s; refunded in full",
+                504,
+                TIMED_OUT,
             )
             return None
         channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
@@ -268,7 +290,12 @@ class TaskEngine:
             if finished is not None:
                 await self._notify(finished)
         elif update.status is TaskStatus.FAILED:
-            await self._fail(task, update.failure or "the vendor reported a failure", 500)
+            await self._fail(
+                task,
+                update.failure or "the vendor reported a failure",
+                update.failure_status,
+                update.failure_code or FAILED_UPSTREAM,
+            )
         else:
             await self._record(task, update, None)
 
@@ -284,9 +311,32 @@ class TaskEngine:
             progress=max(task.progress, update.progress),
             next_poll_ms=self.timing.next_poll_ms(task.attempts),
             last_error=error,
+            result=update.result,
         )
         if recorded is not None and recorded.status != task.status:
             await self._notify(recorded)
+
+    async def wait(
+        self, task_ids: Sequence[str], seconds: float, interval: float = 0.2
+    ) -> list[Task]:
+        """Tasks submitted inside a request, once all have ended or ``seconds`` have passed
+        (whichever comes first); the poller does the work, this only watches the store."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = await self.store.get_many(task_ids)
+            if all(t.status.finished for t in found) or time.monotonic() >= deadline:
+                order = {task_id: i for i, task_id in enumerate(task_ids)}
+                return sorted(found, key=lambda t: order[t.id])
+            await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+
+    async def abandon(self, task: Task, reason: str) -> Task | None:
+        """Give up on an unfinished task (a request stopped waiting): failed and refunded now;
+        a later answer from the vendor changes nothing."""
+        return await self._fail(task, reason, 504, TIMED_OUT)
+
+    async def refund_undelivered(self, task: Task, reason: str) -> Task | None:
+        """Refund a succeeded task whose result could not be handed to the client."""
+        return await self.store.reverse_charge(task, reason, FAILED_UPSTREAM)
 
     async def _notify(self, task: Task) -> None:
         # A task the vendor never accepted was answered with an error, not an id: no callbacks.

@@ -41,6 +41,16 @@ class TaskUpdate:
     progress: int = 0
     result: dict[str, Any] | None = None
     failure: str | None = None
+    # Why it failed, as a word client formats can map (``content_policy_violation``,
+    # ``upstream_timeout``…), and the HTTP status its usage record gets.
+    failure_code: str | None = None
+    failure_status: int = 500
+
+
+# Failure codes the engine itself gives.
+FAILED_UPSTREAM = "upstream_error"
+TIMED_OUT = "upstream_timeout"
+CONTENT_POLICY = "content_policy_violation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,7 @@ class Task:
     finished_ms: int | None
     next_poll_ms: int
     attempts: int
+    failure_code: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Task:

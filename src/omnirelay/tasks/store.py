@@ -37,6 +37,7 @@ class Outcome:
     result: dict[str, Any] | None = None
     failure: str | None = None
     units: int = 0
+    failure_code: str | None = None
 
 
 class TaskStore:
@@ -57,6 +58,11 @@ class TaskStore:
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return Task.from_row(row) if row is not None else None
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(tasks).where(tasks.c.id.in_(task_ids)))).all()
+        return [Task.from_row(r) for r in rows]
 
     async def external_id_taken(self, key_id: int, external_id: str) -> bool:
         query = select(tasks.c.id).where(
@@ -141,8 +147,12 @@ class TaskStore:
         progress: int,
         next_poll_ms: int,
         last_error: str | None,
+        result: dict[str, Any] | None = None,
     ) -> Task | None:
-        """Write a poll's non-final answer, if this process still holds the task's lease."""
+        """Write a poll's non-final answer, if this process still holds the task's lease.
+
+        ``result`` is a partial result a vendor shows while it works (Suno's streaming clips);
+        None keeps what is stored."""
         changed = status != task.status or progress != task.progress
         values: dict[str, Any] = {
             "status": status.value,
@@ -150,6 +160,9 @@ class TaskStore:
             "next_poll_ms": next_poll_ms,
             "last_error": last_error,
         }
+        if result is not None and result != task.result:
+            values["result"] = result
+            changed = True
         if changed:
             values["updated_ms"] = now_ms()
         statement = (
@@ -191,6 +204,7 @@ class TaskStore:
                 progress=100 if outcome.status is TaskStatus.SUCCEEDED else task.progress,
                 result=outcome.result,
                 failure=outcome.failure,
+                failure_code=outcome.failure_code,
                 charged=charge,
                 settlement="charged" if charge else "refunded",
                 updated_ms=now,
@@ -226,6 +240,42 @@ class TaskStore:
                     error=outcome.failure[:500] if outcome.failure else None,
                     created_at=datetime.now(UTC),
                 )
+            )
+        return Task.from_row(row)
+
+    async def reverse_charge(self, task: Task, reason: str, failure_code: str) -> Task | None:
+        """Refund a charged task whose result could not be delivered (its files could not be
+        fetched for the client): once, in one transaction with its usage record."""
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == task.id, tasks.c.settlement == "charged")
+            .values(
+                status=TaskStatus.FAILED.value,
+                failure=reason,
+                failure_code=failure_code,
+                charged=0,
+                settlement="refunded",
+                updated_ms=now_ms(),
+            )
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+            if row is None:
+                return None
+            charged = int(task.charged or 0)
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == task.key_id)
+                .values(
+                    quota_remaining=api_keys.c.quota_remaining + charged,
+                    spent=api_keys.c.spent - charged,
+                )
+            )
+            await conn.execute(
+                update(usage_records)
+                .where(usage_records.c.request_id == task.id)
+                .values(cost=0, units=0, status=502, error=reason[:500])
             )
         return Task.from_row(row)
 

@@ -14,15 +14,19 @@ from omnirelay.vendors.base import (
     UpstreamCall,
     Vendor,
 )
+from omnirelay.vendors.flux import FluxVendor
 from omnirelay.vendors.gemini import GeminiVendor
+from omnirelay.vendors.ideogram import IdeogramVendor
 from omnirelay.vendors.kling import KlingVendor
 from omnirelay.vendors.openai import OpenAIChatVendor, OpenAIVendor
+from omnirelay.vendors.suno import SunoVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
     adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor(), KlingVendor()]
     adapters.append(OpenAIChatVendor())
+    adapters += [SunoVendor(), IdeogramVendor(), FluxVendor()]
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 

@@ -52,6 +52,10 @@ class ImageRequest(msgspec.Struct):
     prompt: str
     model: str = "dall-e-2"
     n: int | None = 1
+    size: str | None = None
+    response_format: str | None = None
+    quality: str | None = None
+    style: str | None = None
 
 
 class Usage(msgspec.Struct):
