@@ -9,6 +9,7 @@ from aiohttp import web
 
 from omnirelay.api import admin, anthropic, gemini, openai
 from omnirelay.api import kling as kling_api
+from omnirelay.api import midjourney as midjourney_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
@@ -49,4 +50,5 @@ def build_app(settings: Settings) -> web.Application:
     openai.add_routes(app)
     admin.add_routes(app)
     kling_api.add_routes(app)
+    midjourney_api.add_routes(app)
     return app

@@ -69,6 +69,10 @@ class Settings:
     task_poll_max_seconds: float = 30.0
     task_lease_seconds: float = 60.0
     task_timeout_seconds: float = 7200.0
+    # The gateway's address as its clients reach it (behind a proxy: "https://ai.example.com");
+    # result URLs it serves itself (Midjourney's imageUrl) start with it. Empty: the address a
+    # request came to, or host:port in webhooks.
+    public_url: str = ""
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -97,6 +101,7 @@ _ENV_NAMES: dict[str, str] = {
     "task_poll_max_seconds": "OMNIRELAY_TASK_POLL_MAX_SECONDS",
     "task_lease_seconds": "OMNIRELAY_TASK_LEASE_SECONDS",
     "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
+    "public_url": "OMNIRELAY_PUBLIC_URL",
 }
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from omnirelay.config import Settings
-from omnirelay.sandbox import anthropic, gemini, kling, openai
+from omnirelay.sandbox import anthropic, gemini, kling, midjourney, openai
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,6 +52,7 @@ def _openai_check(request: web.Request, expected: str) -> web.Response | None:
 _AUTH: tuple[
     tuple[Callable[[str], bool], Callable[[web.Request, str], web.Response | None]], ...
 ] = (
+    (midjourney.owns, midjourney.check_auth),
     (anthropic.owns, anthropic.check_auth),
     (gemini.owns, gemini.check_auth),
     (_openai_owns, _openai_check),
@@ -71,7 +72,8 @@ def build_sandbox_app(
     """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails).
 
     ``kling_keys`` is the Kling (access key, secret key) pair (default: the settings' sandbox
-    pair); ``task_seconds`` one step of a Kling task's clock."""
+    pair); ``task_seconds`` one step of a Kling or Midjourney task's clock. Midjourney's
+    ``mj-api-secret`` is ``api_key``."""
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
@@ -84,4 +86,5 @@ def build_sandbox_app(
         defaults = Settings()
         kling_keys = (defaults.sandbox_kling_access_key, defaults.sandbox_kling_secret_key)
     kling.add_routes(app, *kling_keys, step=task_seconds)
+    midjourney.add_routes(app, api_key, step=task_seconds)
     return app

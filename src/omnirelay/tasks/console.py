@@ -30,9 +30,14 @@ def _outcome(task: Task) -> list[str]:
     lines = [f"task {task.id}: {task.status}"]
     if task.failure:
         lines.append(f"reason: {task.failure}")
+    result = task.result or {}
     for kind in ("videos", "images"):
-        for item in (task.result or {}).get(kind, []):
+        for item in result.get(kind, []):
             lines.append(f"{kind[:-1]}: {item.get('url')}")
+    if result.get("imageUrl"):  # Midjourney: one picture (the vendor's URL; clients get ours)
+        lines.append(f"image: {result['imageUrl']}")
+    for prompt in result.get("prompts") or []:  # Midjourney's describe and shorten
+        lines.append(f"prompt: {prompt}")
     charged = micro_to_usd(task.charged or 0)
     lines.append(f"charged ${charged} ({task.settlement or 'not settled'})")
     return lines

@@ -58,6 +58,20 @@ class TaskStore:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return Task.from_row(row) if row is not None else None
 
+    async def get_many(self, key_id: int, task_ids: Sequence[str]) -> list[Task]:
+        """The key's tasks among ``task_ids`` (others' and unknown ids are left out), in the
+        order asked."""
+        if not task_ids:
+            return []
+        query = select(tasks).where(
+            tasks.c.key_id == key_id,
+            tasks.c.id.in_(list(task_ids)),
+            tasks.c.upstream_id.is_not(None),
+        )
+        async with self._db.engine.connect() as conn:
+            found = {r.id: Task.from_row(r) for r in (await conn.execute(query)).all()}
+        return [found[i] for i in dict.fromkeys(task_ids) if i in found]
+
     async def external_id_taken(self, key_id: int, external_id: str) -> bool:
         query = select(tasks.c.id).where(
             tasks.c.key_id == key_id, tasks.c.external_task_id == external_id
@@ -160,6 +174,22 @@ class TaskStore:
                 tasks.c.settlement.is_(None),
             )
             .values(values)
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return Task.from_row(row) if row is not None else None
+
+    async def poll_soon(self, task_id: str) -> Task | None:
+        """A waiting task was given its input: queued again, and due for a poll now."""
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.settlement.is_(None))
+            .values(
+                status=TaskStatus.QUEUED.value,
+                next_poll_ms=now_ms(),
+                updated_ms=now_ms(),
+            )
             .returning(*tasks.c)
         )
         async with self._db.engine.begin() as conn:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from omnirelay.vendors.anthropic import AnthropicVendor
 from omnirelay.vendors.base import (
     BatchPollingVendor,
+    InteractiveTaskVendor,
     Operation,
     RelayVendor,
     TaskVendor,
@@ -16,17 +17,25 @@ from omnirelay.vendors.base import (
 )
 from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.kling import KlingVendor
+from omnirelay.vendors.midjourney import MidjourneyVendor
 from omnirelay.vendors.openai import OpenAIVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
-    adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor(), KlingVendor()]
+    adapters: list[Vendor] = [
+        OpenAIVendor(),
+        AnthropicVendor(),
+        GeminiVendor(),
+        KlingVendor(),
+        MidjourneyVendor(),
+    ]
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 
 __all__ = [
     "BatchPollingVendor",
+    "InteractiveTaskVendor",
     "Operation",
     "RelayVendor",
     "TaskVendor",
