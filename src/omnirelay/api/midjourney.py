@@ -51,6 +51,8 @@ PREFIXES = {"/mj": None, "/mj-fast/mj": "fast", "/mj-relax/mj": "relax", "/mj-tu
 _THREAD_BODY_BYTES = 256 * 1024
 _CODES: tuple[tuple[type[GatewayError], int], ...] = (
     (BannedPrompt, mj.BANNED_PROMPT),
+    (AuthenticationFailed, mj.VALIDATION_ERROR),
+    (PayloadTooLarge, mj.VALIDATION_ERROR),
     (NotFound, mj.NOT_FOUND),
     (NoChannelAvailable, mj.NOT_FOUND),  # the proxy: "no account instance is available"
     (PermissionDenied, mj.VALIDATION_ERROR),
