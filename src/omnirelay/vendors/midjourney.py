@@ -183,6 +183,12 @@ class MidjourneyVendor:
             reply = _Reply(description=body[:200].decode("utf-8", "replace"))
         return map_reply(status, reply)
 
+    def _refused(self, channel: Channel, status: int, body: bytes) -> GatewayError:
+        error = self.map_error(status, body)
+        if error.code == "upstream_auth_failed":
+            log.error("midjourney channel %s: mj-api-secret rejected", channel.name)
+        return error
+
     async def _call(
         self,
         session: aiohttp.ClientSession,
@@ -217,10 +223,7 @@ class MidjourneyVendor:
         except msgspec.MsgspecError:
             reply = _Reply(description=data[:200].decode("utf-8", "replace"))
         if status >= 400 or reply.code not in _ACCEPTED:
-            error = map_reply(status, reply)
-            if error.code == "upstream_auth_failed":
-                log.error("midjourney channel %s: mj-api-secret rejected", channel.name)
-            raise error
+            raise self._refused(channel, status, data)
         return reply
 
     async def submit_task(
@@ -244,7 +247,7 @@ class MidjourneyVendor:
         if status == 404 or data.strip() in (b"", b"null"):
             raise NotFound("midjourney-proxy does not know this task", code="3")
         if status >= 400:
-            raise self.map_error(status, data)
+            raise self._refused(channel, status, data)
         try:
             return task_update(msgspec.json.decode(data, type=_Task))
         except msgspec.MsgspecError as exc:
@@ -259,7 +262,7 @@ class MidjourneyVendor:
         path = "/mj/task/list-by-condition"
         status, data = await self._call(session, channel, "POST", path, {"ids": list(upstream_ids)})
         if status >= 400:
-            raise self.map_error(status, data)
+            raise self._refused(channel, status, data)
         try:
             found = msgspec.json.decode(data, type=list[_Task])
         except msgspec.MsgspecError as exc:

@@ -114,11 +114,3 @@ def upstream_custom_id(
             return upstream
     return None
 
-
-def grid_button(buttons: Iterable[Mapping[str, Any]], label: str) -> str | None:
-    """The upstream customId of the grid button ``U2``/``V1``/``R``, if the task has it."""
-    for button in buttons:
-        upstream = str(button.get("customId", ""))
-        if short_label(upstream) == label:
-            return upstream
-    return None
