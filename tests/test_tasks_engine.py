@@ -39,6 +39,7 @@ class ScriptedVendor:
     polls: list[TaskUpdate | GatewayError] = field(default_factory=list)
     refuse: dict[int, GatewayError] = field(default_factory=dict)
     submitted: list[int] = field(default_factory=list)
+    requests: list[TaskRequest] = field(default_factory=list)
 
     def prepare(self, channel: Channel, operation: Operation) -> UpstreamCall:
         raise NotImplementedError
@@ -50,6 +51,7 @@ class ScriptedVendor:
         self, session: aiohttp.ClientSession, channel: Channel, task: TaskRequest
     ) -> str:
         self.submitted.append(channel.id)
+        self.requests.append(task)
         if channel.id in self.refuse:
             raise self.refuse[channel.id]
         return f"up-{len(self.submitted)}"
@@ -359,3 +361,42 @@ def test_a_batch_polling_vendor_is_asked_once_per_batch_for_all_due_tasks(url: s
         assert await r.balance() == (1_000_000 - 3 * PRICE, PRICE)
 
     run(url, body, batching=True)
+
+
+def test_a_child_task_runs_on_its_parents_channel_with_its_upstream_id(url: str) -> None:
+    async def body(r: Rig) -> None:
+        # The parent lands on channel 2 (channel 1 refuses it), then channel 1 recovers.
+        r.vendor.refuse = {1: UpstreamError("down")}
+        parent = await r.submit()
+        assert parent.channel_id == 2
+        r.vendor.refuse = {}
+        child = await r.engine.submit(
+            r.key,
+            Submission(
+                action="test.action",
+                model="m",
+                body=b"{}",
+                request="{}",
+                price=PRICE,
+                parent=parent,
+            ),
+        )
+        assert child.channel_id == 2 and r.vendor.submitted[-1] == 2
+        assert r.vendor.requests[-1].parent_upstream_id == parent.upstream_id
+        # A parent whose channel is gone leaves no channel for the child: refunded at once.
+        orphan = replace(parent, channel_id=99)
+        with pytest.raises(GatewayError, match="on the channel of task"):
+            await r.engine.submit(
+                r.key,
+                Submission(
+                    action="test.action",
+                    model="m",
+                    body=b"{}",
+                    request="{}",
+                    price=PRICE,
+                    parent=orphan,
+                ),
+            )
+        assert await r.balance() == (1_000_000 - 2 * PRICE, 0)
+
+    run(url, body, channels=2)

@@ -10,6 +10,7 @@ from aiohttp import web
 from omnirelay.api import admin, anthropic, gemini, images, openai
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
+from omnirelay.api import midjourney as midjourney_api
 from omnirelay.api import responses as responses_api
 from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
@@ -56,4 +57,5 @@ def build_app(settings: Settings) -> web.Application:
     kling_api.add_routes(app)
     suno_api.add_routes(app)
     ideogram_api.add_routes(app)
+    midjourney_api.add_routes(app)
     return app

@@ -71,6 +71,10 @@ class Settings:
     task_timeout_seconds: float = 7200.0
     # How long POST /v1/images/generations waits for an asynchronous vendor (Flux, Kling).
     image_wait_seconds: float = 180.0
+    # The gateway's address as its clients reach it (behind a proxy: "https://ai.example.com");
+    # result URLs it serves itself (Midjourney's imageUrl) start with it. Empty: the address a
+    # request came to, or host:port in webhooks.
+    public_url: str = ""
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -100,6 +104,7 @@ _ENV_NAMES: dict[str, str] = {
     "task_lease_seconds": "OMNIRELAY_TASK_LEASE_SECONDS",
     "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
     "image_wait_seconds": "OMNIRELAY_IMAGE_WAIT_SECONDS",
+    "public_url": "OMNIRELAY_PUBLIC_URL",
 }
 
 

@@ -6,6 +6,7 @@ and never builds responses::
 
     GatewayError                      status  kind
      ├── InvalidRequest               400     invalid_request_error
+     │    └── BannedPrompt            400     (code banned_prompt; carries the banned word)
      ├── AuthenticationFailed         401     authentication_error
      ├── PermissionDenied             403     permission_error
      ├── NotFound                     404     not_found_error
@@ -51,6 +52,16 @@ class GatewayError(Exception):
 class InvalidRequest(GatewayError):
     status = 400
     kind = "invalid_request_error"
+
+
+class BannedPrompt(InvalidRequest):
+    """A prompt the vendor refuses for a banned word (midjourney-proxy's code 24)."""
+
+    default_code = "banned_prompt"
+
+    def __init__(self, message: str, *, banned_word: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code, param="prompt")
+        self.banned_word = banned_word
 
 
 class AuthenticationFailed(GatewayError):

@@ -16,6 +16,8 @@ from omnirelay.channels import load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
 from omnirelay.formats import kling, suno
+from omnirelay.formats.midjourney import actions as mj_actions
+from omnirelay.formats.midjourney import render as mj_render
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
 from omnirelay.relay import Relay
@@ -48,6 +50,13 @@ def demo_channels(settings: Settings) -> list[ChannelSpec]:
             vendor="kling",
             base_url=f"{base}/kling",
             secret=f"{settings.sandbox_kling_access_key}:{settings.sandbox_kling_secret_key}",
+            models=(),
+        ),
+        ChannelSpec(
+            name="sandbox-midjourney",
+            vendor="midjourney",
+            base_url=base,
+            secret=settings.sandbox_key,
             models=(),
         ),
         ChannelSpec(
@@ -132,7 +141,8 @@ def _task_engine(
         timeout=settings.task_timeout_seconds,
     )
     # Each client format with task endpoints renders its own webhook bodies.
-    renderers = {**kling.RENDERERS, **suno.RENDERERS}
+    origin = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    renderers = {**kling.RENDERERS, **suno.RENDERERS, **mj_render.renderers(origin)}
     return TaskEngine(
         store=TaskStore(db),
         ledger=ledger,
@@ -142,6 +152,7 @@ def _task_engine(
         webhooks=webhooks,
         renderers=renderers,
         timing=timing,
+        progress_webhooks=mj_actions.ACTIONS,
     )
 
 

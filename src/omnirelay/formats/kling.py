@@ -42,6 +42,7 @@ STATUS_WORDS = MappingProxyType(
         TaskStatus.SUBMITTING: "submitted",
         TaskStatus.QUEUED: "submitted",
         TaskStatus.RUNNING: "processing",
+        TaskStatus.WAITING: "processing",
         TaskStatus.SUCCEEDED: "succeed",
         TaskStatus.FAILED: "failed",
     }

@@ -14,6 +14,7 @@ from omnirelay.sandbox import (
     gemini,
     ideogram,
     kling,
+    midjourney,
     openai,
     openai_responses,
     suno,
@@ -61,6 +62,7 @@ def _openai_check(request: web.Request, expected: str) -> web.Response | None:
 _AUTH: tuple[
     tuple[Callable[[str], bool], Callable[[web.Request, str], web.Response | None]], ...
 ] = (
+    (midjourney.owns, midjourney.check_auth),
     (anthropic.owns, anthropic.check_auth),
     (gemini.owns, gemini.check_auth),
     (_openai_owns, _openai_check),
@@ -80,7 +82,8 @@ def build_sandbox_app(
     """The simulator; ``api_key`` is the credential it accepts (``sk-fault-NNN`` always fails).
 
     ``kling_keys`` is the Kling (access key, secret key) pair (default: the settings' sandbox
-    pair); ``task_seconds`` one step of a Kling task's clock."""
+    pair); ``task_seconds`` one step of a Kling or Midjourney task's clock. Midjourney's
+    ``mj-api-secret`` is ``api_key``."""
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
@@ -97,4 +100,5 @@ def build_sandbox_app(
     suno.add_routes(app, api_key, step=task_seconds)
     ideogram.add_routes(app, api_key)
     flux.add_routes(app, api_key, step=task_seconds)
+    midjourney.add_routes(app, api_key, step=task_seconds)
     return app

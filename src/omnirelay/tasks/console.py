@@ -30,13 +30,18 @@ def _outcome(task: Task) -> list[str]:
     lines = [f"task {task.id}: {task.status}"]
     if task.failure:
         lines.append(f"reason: {task.failure}")
+    result = task.result or {}
     for kind in ("videos", "images", "clips"):
-        for item in (task.result or {}).get(kind, []):
+        for item in result.get(kind, []):
             # Suno's clips carry their audio as audio_url.
             lines.append(f"{kind[:-1]}: {item.get('url') or item.get('audio_url')}")
-    lyrics = (task.result or {}).get("lyrics")
+    lyrics = result.get("lyrics")
     if isinstance(lyrics, dict):
         lines.append(f"lyrics: {lyrics.get('title')}")
+    if result.get("imageUrl"):  # Midjourney: one picture (the vendor's URL; clients get ours)
+        lines.append(f"image: {result['imageUrl']}")
+    for prompt in result.get("prompts") or []:  # Midjourney's describe and shorten
+        lines.append(f"prompt: {prompt}")
     charged = micro_to_usd(task.charged or 0)
     lines.append(f"charged ${charged} ({task.settlement or 'not settled'})")
     return lines

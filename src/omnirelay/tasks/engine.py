@@ -4,6 +4,10 @@ Billing: the task's price is reserved from the key when it is submitted; success
 and a failure of any kind (rejected upstream, failed upstream, timed out, lost) refunds it in
 full. Both go through ``TaskStore.finish``, whose conditional UPDATE lets only one process
 settle a task.
+
+A task may have a parent (an upscale of an imagine's grid): it runs on the parent's channel,
+which alone knows the parent's upstream id. A task the vendor holds ``waiting`` for the
+client's input is continued through ``continue_task``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ from omnirelay.tasks.model import (
 )
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
 from omnirelay.tasks.webhooks import WebhookSender, signing_key
-from omnirelay.vendors.base import BatchPollingVendor, TaskRequest, TaskVendor, Vendor
+from omnirelay.vendors.base import (
+    BatchPollingVendor,
+    InteractiveTaskVendor,
+    TaskRequest,
+    TaskVendor,
+    Vendor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +91,8 @@ class Submission:
     external_task_id: str | None = None
     # Only this channel may run it (a follow-up of a task whose files live on one account).
     channel_id: int | None = None
+    # The finished task this one acts on (a button on its image): runs on its channel.
+    parent: Task | None = None
 
 
 class TaskEngine:
@@ -95,6 +107,7 @@ class TaskEngine:
         webhooks: WebhookSender,
         renderers: Mapping[str, Renderer],
         timing: TaskTiming,
+        progress_webhooks: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.timing = timing
@@ -104,6 +117,9 @@ class TaskEngine:
         self._session = session
         self._webhooks = webhooks
         self._renderers = renderers
+        # Actions whose webhooks also go out when only the progress moved (midjourney-proxy
+        # notifies at every change; Kling's envelope shows no progress, so only status counts).
+        self._progress_webhooks = progress_webhooks
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -151,12 +167,26 @@ class TaskEngine:
             raise
         return await self._send(task, submission)
 
+    def _channels(self, submission: Submission) -> list[Channel]:
+        parent = submission.parent
+        pinned = parent.channel_id if parent is not None else submission.channel_id
+        if pinned is None:
+            return self._router.candidates(submission.model)
+        channel = self._router.channel(pinned)
+        return [channel] if channel is not None and submission.model in channel.models else []
+
     async def _send(self, task: Task, submission: Submission) -> Task:
         failure: GatewayError | None = None
-        request = TaskRequest(submission.action, submission.model, submission.body)
-        for channel in self._router.candidates(submission.model):
+        parent = submission.parent
+        request = TaskRequest(
+            submission.action,
+            submission.model,
+            submission.body,
+            parent_upstream_id=parent.upstream_id if parent is not None else None,
+        )
+        for channel in self._channels(submission):
             vendor = self._task_vendor(channel, submission.action)
-            if vendor is None or submission.channel_id not in (None, channel.id):
+            if vendor is None:
                 continue
             try:
                 upstream_id = await vendor.submit_task(self._session, channel, request)
@@ -179,6 +209,7 @@ class TaskEngine:
             return queued
         last = failure or NoChannelAvailable(
             f"no channel is available for the model '{submission.model}'"
+            + (f" on the channel of task {parent.id}" if parent is not None else "")
         )
         await self._fail(task, last.message, last.status)
         raise last
@@ -302,7 +333,7 @@ class TaskEngine:
     async def _record(self, task: Task, update: TaskUpdate, error: str | None) -> None:
         status = (
             update.status
-            if update.status in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+            if update.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
             else (task.status)
         )
         recorded = await self.store.record(
@@ -313,7 +344,10 @@ class TaskEngine:
             last_error=error,
             result=update.result,
         )
-        if recorded is not None and recorded.status != task.status:
+        if recorded is None:
+            return
+        moved = recorded.progress != task.progress and task.action in self._progress_webhooks
+        if recorded.status != task.status or moved:
             await self._notify(recorded)
 
     async def wait(
@@ -337,6 +371,32 @@ class TaskEngine:
     async def refund_undelivered(self, task: Task, reason: str) -> Task | None:
         """Refund a succeeded task whose result could not be handed to the client."""
         return await self.store.reverse_charge(task, reason, FAILED_UPSTREAM)
+
+    def _interactive(self, task: Task) -> tuple[Channel, InteractiveTaskVendor, str]:
+        channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
+        vendor = self._task_vendor(channel, task.action) if channel is not None else None
+        if channel is None or task.upstream_id is None:
+            raise NoChannelAvailable("the channel that runs this task is not available now")
+        if not isinstance(vendor, InteractiveTaskVendor):
+            raise InvalidRequest("this task's vendor takes no further input")
+        return channel, vendor, task.upstream_id
+
+    async def continue_task(self, task: Task, body: bytes) -> Task:
+        """Give a waiting task its input (the vendor refuses if it is not waiting); it is
+        polled again at once."""
+        channel, vendor, upstream_id = self._interactive(task)
+        await vendor.continue_task(self._session, channel, upstream_id, body)
+        moved = await self.store.poll_soon(task.id)
+        if moved is None:
+            return await self.store.get(task.id) or task
+        if moved.status != task.status:
+            await self._notify(moved)
+        return moved
+
+    async def task_fact(self, task: Task, name: str) -> str:
+        """One fact about a task (``seed``) that its vendor gives on demand."""
+        channel, vendor, upstream_id = self._interactive(task)
+        return await vendor.task_fact(self._session, channel, upstream_id, name)
 
     async def _notify(self, task: Task) -> None:
         # A task the vendor never accepted was answered with an error, not an id: no callbacks.

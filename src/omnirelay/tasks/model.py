@@ -1,8 +1,10 @@
 """What a task is, independent of any vendor or client format.
 
 A task moves ``submitting → queued → running → succeeded | failed``; a vendor reports where
-its copy is (``TaskUpdate``) and the engine records it. Client formats render these states in
-their own words (Kling says ``submitted``, ``processing``, ``succeed``).
+its copy is (``TaskUpdate``) and the engine records it. A task may also be ``waiting`` for the
+client's input on the way (midjourney-proxy's MODAL: a custom zoom waits for its prompt).
+Client formats render these states in their own words (Kling says ``submitted``,
+``processing``, ``succeed``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class TaskStatus(StrEnum):
     SUBMITTING = "submitting"  # held quota, not yet accepted upstream
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"  # the vendor waits for the client's input (engine.continue_task)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -26,7 +29,7 @@ class TaskStatus(StrEnum):
 
 
 # The statuses the poller looks after.
-POLLED = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+POLLED = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
 
 
 def now_ms() -> int:

@@ -59,10 +59,21 @@ class TaskStore:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return Task.from_row(row) if row is not None else None
 
-    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+    async def get_many(
+        self, task_ids: Sequence[str], *, key_id: int | None = None, accepted_only: bool = False
+    ) -> list[Task]:
+        """The tasks among ``task_ids``, in the order asked (unknown ids left out); only
+        ``key_id``'s if given, and only those a vendor accepted if ``accepted_only``."""
+        if not task_ids:
+            return []
+        query = select(tasks).where(tasks.c.id.in_(list(task_ids)))
+        if key_id is not None:
+            query = query.where(tasks.c.key_id == key_id)
+        if accepted_only:
+            query = query.where(tasks.c.upstream_id.is_not(None))
         async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(tasks).where(tasks.c.id.in_(task_ids)))).all()
-        return [Task.from_row(r) for r in rows]
+            found = {r.id: Task.from_row(r) for r in (await conn.execute(query)).all()}
+        return [found[i] for i in dict.fromkeys(task_ids) if i in found]
 
     async def external_id_taken(self, key_id: int, external_id: str) -> bool:
         query = select(tasks.c.id).where(
@@ -173,6 +184,22 @@ class TaskStore:
                 tasks.c.settlement.is_(None),
             )
             .values(values)
+            .returning(*tasks.c)
+        )
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(statement)).first()
+        return Task.from_row(row) if row is not None else None
+
+    async def poll_soon(self, task_id: str) -> Task | None:
+        """A waiting task was given its input: queued again, and due for a poll now."""
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.settlement.is_(None))
+            .values(
+                status=TaskStatus.QUEUED.value,
+                next_poll_ms=now_ms(),
+                updated_ms=now_ms(),
+            )
             .returning(*tasks.c)
         )
         async with self._db.engine.begin() as conn:

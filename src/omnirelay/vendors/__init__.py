@@ -8,6 +8,7 @@ from types import MappingProxyType
 from omnirelay.vendors.anthropic import AnthropicVendor
 from omnirelay.vendors.base import (
     BatchPollingVendor,
+    InteractiveTaskVendor,
     Operation,
     RelayVendor,
     TaskVendor,
@@ -18,20 +19,30 @@ from omnirelay.vendors.flux import FluxVendor
 from omnirelay.vendors.gemini import GeminiVendor
 from omnirelay.vendors.ideogram import IdeogramVendor
 from omnirelay.vendors.kling import KlingVendor
+from omnirelay.vendors.midjourney import MidjourneyVendor
 from omnirelay.vendors.openai import OpenAIChatVendor, OpenAIVendor
 from omnirelay.vendors.suno import SunoVendor
 
 
 def default_vendors() -> Mapping[str, Vendor]:
     """The registry: vendor name → adapter. Adding a vendor means adding a line here."""
-    adapters: list[Vendor] = [OpenAIVendor(), AnthropicVendor(), GeminiVendor(), KlingVendor()]
-    adapters.append(OpenAIChatVendor())
-    adapters += [SunoVendor(), IdeogramVendor(), FluxVendor()]
+    adapters: list[Vendor] = [
+        OpenAIVendor(),
+        OpenAIChatVendor(),
+        AnthropicVendor(),
+        GeminiVendor(),
+        KlingVendor(),
+        MidjourneyVendor(),
+        SunoVendor(),
+        IdeogramVendor(),
+        FluxVendor(),
+    ]
     return MappingProxyType({vendor.name: vendor for vendor in adapters})
 
 
 __all__ = [
     "BatchPollingVendor",
+    "InteractiveTaskVendor",
     "Operation",
     "RelayVendor",
     "TaskVendor",

@@ -80,6 +80,9 @@ class TaskRequest:
     action: str
     model: str
     body: bytes
+    # A task made from another one (a button on a finished image): the parent's upstream id.
+    # It runs on the parent's channel, the only one that knows that id.
+    parent_upstream_id: str | None = None
 
 
 @runtime_checkable
@@ -121,4 +124,23 @@ class BatchPollingVendor(TaskVendor, Protocol):
         upstream_ids: Sequence[str],
     ) -> Mapping[str, TaskUpdate]:
         """Where each upstream task is now; an id missing from the answer is asked again later."""
+        ...
+
+
+@runtime_checkable
+class InteractiveTaskVendor(TaskVendor, Protocol):
+    """A task vendor whose tasks take further calls after their submission: input that a
+    ``waiting`` task asks for (midjourney-proxy's ``modal``: the prompt of a custom zoom), and
+    facts fetched on demand (its ``image-seed``)."""
+
+    async def continue_task(
+        self, session: aiohttp.ClientSession, channel: Channel, upstream_id: str, body: bytes
+    ) -> None:
+        """Give a waiting task the input it waits for; raises ``GatewayError`` if refused."""
+        ...
+
+    async def task_fact(
+        self, session: aiohttp.ClientSession, channel: Channel, upstream_id: str, name: str
+    ) -> str:
+        """One fact about a finished task (``seed``), asked of the vendor when wanted."""
         ...
