@@ -27,6 +27,10 @@ PRICE_COLUMNS: dict[str, str] = {
     "per_image": "per_image",
     "per_second": "per_second",
     "per_mchar": "per_mchar",
+    # Prompt caching: reading a cached prefix, writing one kept ~5 minutes, or an hour.
+    "cache_read": "cache_read_per_mtok",
+    "cache_write": "cache_write_per_mtok",
+    "cache_write_1h": "cache_write_1h_per_mtok",
 }
 
 KINDS = frozenset({"chat", "completion", "embedding", "speech", "transcription", "image", "task"})
@@ -45,6 +49,9 @@ class ModelInfo:
     per_image: int = 0
     per_second: int = 0
     per_mchar: int = 0
+    cache_read_per_mtok: int = 0  # zero: priced as input
+    cache_write_per_mtok: int = 0
+    cache_write_1h_per_mtok: int = 0
 
     def prices_usd(self) -> dict[str, int]:
         return {name: getattr(self, column) for name, column in PRICE_COLUMNS.items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from omnirelay.api.common import hold
+from omnirelay.api.common import billed_tokens, hold
 from omnirelay.api.streaming import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
@@ -168,7 +168,7 @@ async def respond(
             meter.finish(error.status, channel_id=opened.channel.id, error=error.message)
             raise
     billed = (
-        Usage(prompt_tokens=usage.input_tokens, completion_tokens=usage.output_tokens)
+        billed_tokens(usage)
         if usage is not None
         # An upstream that reports no usage is billed on estimates, never for free.
         else Usage(prompt_tokens=call.prompt_estimate, completion_tokens=len(data) // 4)
