@@ -9,6 +9,7 @@ from aiohttp.typedefs import Middleware
 
 from omnirelay.config import Settings
 from omnirelay.sandbox import anthropic, gemini, kling, openai
+from omnirelay.sandbox.caching import PROMPT_CACHE, PromptCache
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,6 +76,7 @@ def build_sandbox_app(
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
+    app[PROMPT_CACHE] = PromptCache()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/files/{name}", serve_file)
     anthropic.add_routes(app)

@@ -352,6 +352,11 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
         "reasoning_effort": reasoning_effort(request.reasoning, model),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    if reasons(model):
+        # Reasoning models take only their default sampling.
+        if body.get("temperature") not in (None, 1):
+            del body["temperature"]
+        body.pop("top_p", None)
     if request.json_schema is not None:
         schema = {"name": request.schema_name, "schema": request.json_schema}
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
