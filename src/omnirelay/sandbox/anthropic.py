@@ -84,6 +84,14 @@ def _text_of(content: Any) -> str:
     return " ".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
+def _said(content: Any) -> str:
+    """What the user typed: the last text block (clients put reminders and context first)."""
+    if isinstance(content, str):
+        return content
+    texts = [b.get("text", "") for b in content if b.get("type") == "text"]
+    return texts[-1] if texts else ""
+
+
 def _images(messages: list[dict[str, Any]]) -> list[str]:
     phrases: list[str] = []
     for message in messages:
@@ -121,7 +129,7 @@ def conversation(body: dict[str, Any]) -> Conversation:
     choice = body.get("tool_choice") or {}
     modes = {"any": "required", "tool": "named", "none": "none"}
     return Conversation(
-        user_text=_text_of(spoken[-1]["content"]) if spoken else "",
+        user_text=_said(spoken[-1]["content"]) if spoken else "",
         images=_images(messages),
         tool_results=results if answering else None,
         tools=[

@@ -292,7 +292,12 @@ def conversation(body: dict[str, Any]) -> Conversation:
     config = body.get("generationConfig") or {}
     json_mode = config.get("responseMimeType") == "application/json"
     return Conversation(
-        user_text=_text(spoken[-1]) if spoken else "",
+        # What the user typed: the last text part (clients put their context first).
+        user_text=[p["text"] for p in spoken[-1]["parts"] if "text" in p and not p.get("thought")][
+            -1
+        ]
+        if spoken
+        else "",
         images=images,
         tool_results=results if answering else None,
         tools=[
@@ -329,6 +334,7 @@ class _Prompt:
     cached: int = 0
     thoughts: str | None = None  # what the model thought, if it thinks
     show: bool = False  # includeThoughts
+    signs: bool = False  # thinking with function calling: the answer carries a signature
 
 
 def _parts(reply: Answer, prompt: _Prompt) -> list[dict[str, Any]]:
@@ -343,7 +349,7 @@ def _parts(reply: Answer, prompt: _Prompt) -> list[dict[str, Any]]:
         {"functionCall": {"name": c.name, "args": json.loads(c.arguments)}}
         for c in reply.tool_calls
     ]
-    if prompt.thoughts is not None:
+    if prompt.thoughts is not None and prompt.signs:
         signed = next((p for p in parts if not p.get("thought")), None)
         if signed is not None:
             signed["thoughtSignature"] = sign(prompt.thoughts)
@@ -376,7 +382,8 @@ def _prompt(request: web.Request, body: dict[str, Any], model: str, hint: str) -
     if not thinks(model, config):
         return _Prompt(len(tokens), cached)
     thoughts = f"Thinking about {hint}: the plain answer fits."
-    return _Prompt(len(tokens), cached, thoughts, bool((config or {}).get("includeThoughts")))
+    show = bool((config or {}).get("includeThoughts"))
+    return _Prompt(len(tokens), cached, thoughts, show, signs=bool(body.get("tools")))
 
 
 def _pieces(parts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

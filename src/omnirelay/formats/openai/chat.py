@@ -280,7 +280,8 @@ def function_parameters(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _content(parts: list[neutral.Text | neutral.Image]) -> str | list[dict[str, Any]]:
     if all(isinstance(p, neutral.Text) for p in parts):
-        return "".join(p.text for p in parts if isinstance(p, neutral.Text))
+        # Blocks of text (a client's context, then what the user typed) stay apart.
+        return "\n\n".join(p.text for p in parts if isinstance(p, neutral.Text))
     return [
         {"type": "text", "text": p.text}
         if isinstance(p, neutral.Text)
