@@ -4,7 +4,7 @@ or cached automatically (OpenAI, Gemini's implicit caching); reasoning is billed
 
 The prices below are the vendors' published price lists (US dollars per million tokens),
 written here independently of ``catalogue.toml``: the test proves the catalogue and the
-billing agree with them. The expected cost is exact: the sum of tokens × price, rounded up
+billing agree with them. The expected cost is exact: the sum of tokens times price, rounded up
 once to a whole micro-dollar.
 """
 
@@ -39,7 +39,7 @@ GEMINI_25_FLASH = {"input": "0.30", "cache_read": "0.03", "output": "2.50"}
 
 
 def vendor_cost(prices: dict[str, str], **tokens: int) -> int:
-    """Micro-dollars: tokens × USD per million tokens is micro-dollars, summed exactly."""
+    """Micro-dollars: tokens times USD per million tokens is micro-dollars, summed exactly."""
     fresh = (
         tokens["prompt"]
         - tokens.get("cache_read", 0)
