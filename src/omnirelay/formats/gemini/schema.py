@@ -66,9 +66,9 @@ class _Converter:
         nullable = nullable or len(named) < len(kinds)
         options = schema.get("anyOf", schema.get("oneOf"))
         if isinstance(options, list):
-            converted = [self.convert(o, depth + 1) for o in options if isinstance(o, dict)]
-            kept = [o for o in converted if o.get("type") != "NULL"]
-            nullable = nullable or len(kept) < len(converted)
+            given = [o for o in options if isinstance(o, dict)]
+            kept = [self.convert(o, depth + 1) for o in given if o.get("type") != "null"]
+            nullable = nullable or len(kept) < len(given)
             if len(kept) == 1 and not named:
                 out = {**kept[0], **out}
             elif kept:
