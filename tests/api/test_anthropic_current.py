@@ -10,18 +10,24 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
 import httpx
-import openai
 import pytest
-from google import genai
 from google.genai import types
 
 from tests.api.sdk_clients import PNG
 from tests.support.anthropic_schema import accumulated, check_message, check_stream
+from tests.support.sdk_pool import SDKs
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
+
+@pytest.fixture
+def sdks(gateway: GatewayProcess) -> Iterator[SDKs]:
+    made = SDKs(gateway)
+    yield made
+    made.close()
+
 
 # One model per vendor family, and the ones with a feature of their own.
 FAMILIES = {
@@ -160,6 +166,33 @@ def test_system_messages_inside_messages(http: httpx.Client, model: str) -> None
     assert prompt(told) >= prompt(plain) + 40
 
 
+@pytest.mark.parametrize(
+    ("client", "model"),
+    [
+        ("anthropic", "gpt-4o-mini"),
+        ("anthropic", "gemini-2.0-flash"),
+        ("openai", "claude-3-5-haiku-20241022"),
+        ("openai", "gemini-2.0-flash"),
+    ],
+)
+def test_a_request_sized_for_other_models_is_held_to_the_models_limit(
+    sdks: SDKs, http: httpx.Client, key: str, client: str, model: str
+) -> None:
+    """Claude Code asks 32,000 output tokens of any model; these write at most 16,384 or
+    8,192, and their vendors refuse more. Translated requests are held to the limit (a
+    request in the vendor's own format is the client's to size, and passes untouched)."""
+    messages: Any = [{"role": "user", "content": "Hello Rome"}]
+    if client == "anthropic":
+        answer = _post(http, {"model": model, "max_tokens": 32000, "messages": messages}).json()
+        text = answer["content"][0]["text"]
+    else:
+        completion = sdks.openai(key).chat.completions.create(
+            model=model, max_tokens=32000, messages=messages
+        )
+        text = completion.choices[0].message.content
+    assert text == "You said: Hello Rome"
+
+
 def test_claude_thinking_round_trip_keeps_the_signature(http: httpx.Client) -> None:
     """Claude Code's loop on a Claude model: thinking, a tool call, the tool's result sent back
     with the signed thinking; a tampered signature is refused as the real API refuses it."""
@@ -214,11 +247,11 @@ def test_gemini_thinking_round_trip_through_an_anthropic_client(http: httpx.Clie
 
 
 def test_claude_thinking_round_trip_through_a_gemini_client(
-    gateway: GatewayProcess, key: str
+    sdks: SDKs, gateway: GatewayProcess, key: str
 ) -> None:
     """The google-genai SDK keeps the thought signature on the function call; the gateway
     gives it back to Claude as the signed thinking block Claude requires mid tool use."""
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=gateway.url))
+    client = sdks.genai(key)
     tool = types.Tool(
         function_declarations=[
             types.FunctionDeclaration(
@@ -274,9 +307,9 @@ SCHEMA = {
 )
 @pytest.mark.parametrize("stream", [False, True], ids=["once", "stream"])
 def test_structured_output_reaches_claude(
-    gateway: GatewayProcess, key: str, model: str, stream: bool
+    sdks: SDKs, gateway: GatewayProcess, key: str, model: str, stream: bool
 ) -> None:
-    client = openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    client = sdks.openai(key)
     response_format: Any = {
         "type": "json_schema",
         "json_schema": {"name": "trip", "schema": SCHEMA, "strict": True},
@@ -298,10 +331,10 @@ def test_structured_output_reaches_claude(
 
 
 def test_structured_output_beside_tools_on_an_older_claude(
-    gateway: GatewayProcess, key: str
+    sdks: SDKs, gateway: GatewayProcess, key: str
 ) -> None:
     """With tools of its own the client's tools stay callable; the JSON answer comes after."""
-    client = openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    client = sdks.openai(key)
     tool: Any = {
         "type": "function",
         "function": {
@@ -337,11 +370,11 @@ def _url_safe_png() -> bytes:
 
 @pytest.mark.parametrize("model", list(FAMILIES.values()), ids=list(FAMILIES))
 def test_google_genai_inline_bytes_reach_every_vendor(
-    gateway: GatewayProcess, key: str, model: str
+    sdks: SDKs, gateway: GatewayProcess, key: str, model: str
 ) -> None:
     """types.Part.from_bytes: the SDK writes the URL-safe alphabet; every vendor takes it."""
     data = _url_safe_png()
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=gateway.url))
+    client = sdks.genai(key)
     reply = client.models.generate_content(
         model=model,
         contents=[types.Part.from_bytes(data=data, mime_type="image/png"), "Describe it"],
@@ -366,8 +399,10 @@ def test_unpadded_url_safe_base64_from_an_anthropic_client(http: httpx.Client, m
     assert f"an inline image/png of {len(data)} bytes" in answer["content"][0]["text"]
 
 
-def test_the_anthropic_sdk_reads_translated_answers(gateway: GatewayProcess, key: str) -> None:
-    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+def test_the_anthropic_sdk_reads_translated_answers(
+    sdks: SDKs, gateway: GatewayProcess, key: str
+) -> None:
+    sdk = sdks.anthropic(key)
     for model in FAMILIES.values():
         message = sdk.messages.create(
             model=model, max_tokens=50, messages=[{"role": "user", "content": "Hello Oslo"}]

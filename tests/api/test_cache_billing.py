@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
-import anthropic
-import openai
 import pytest
-from google import genai
-from google.genai import types
 
+from tests.support.sdk_pool import SDKs
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
+
+@pytest.fixture
+def sdks(gateway: GatewayProcess) -> Iterator[SDKs]:
+    made = SDKs(gateway)
+    yield made
+    made.close()
+
 
 # Published list prices, USD per 1M tokens.
 CLAUDE_SONNET_4 = {
@@ -70,10 +76,10 @@ def _records(gateway: GatewayProcess, key_id: int, count: int) -> list[dict[str,
 @pytest.mark.parametrize("ttl", ["5m", "1h"])
 @pytest.mark.parametrize("stream", [False, True], ids=["once", "stream"])
 def test_claude_cache_write_then_read(
-    gateway: GatewayProcess, payer: tuple[str, int], ttl: str, stream: bool
+    sdks: SDKs, gateway: GatewayProcess, payer: tuple[str, int], ttl: str, stream: bool
 ) -> None:
     key, key_id = payer
-    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    sdk = sdks.anthropic(key)
     control: Any = {"type": "ephemeral", "ttl": ttl}
     system: Any = [{"type": "text", "text": _long_text(), "cache_control": control}]
     messages: Any = [{"role": "user", "content": "Hello Paris"}]
@@ -130,6 +136,7 @@ def test_claude_cache_write_then_read(
 @pytest.mark.parametrize(("model", "prices"), [("gpt-4o", GPT_4O), ("o4-mini", O4_MINI)])
 @pytest.mark.parametrize("stream", [False, True], ids=["once", "stream"])
 def test_openai_automatic_cache(
+    sdks: SDKs,
     gateway: GatewayProcess,
     payer: tuple[str, int],
     model: str,
@@ -137,7 +144,7 @@ def test_openai_automatic_cache(
     stream: bool,
 ) -> None:
     key, key_id = payer
-    sdk = openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0)
+    sdk = sdks.openai(key)
     messages: Any = [
         {"role": "system", "content": _long_text()},
         {"role": "user", "content": "Hello Paris"},
@@ -184,10 +191,10 @@ def test_openai_automatic_cache(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["once", "stream"])
 def test_gemini_implicit_cache_and_thinking(
-    gateway: GatewayProcess, payer: tuple[str, int], stream: bool
+    sdks: SDKs, gateway: GatewayProcess, payer: tuple[str, int], stream: bool
 ) -> None:
     key, key_id = payer
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=gateway.url))
+    client = sdks.genai(key)
     prompt = _long_text() + " Hello Paris"
     usages = []
     for _ in range(2):
@@ -218,12 +225,12 @@ def test_gemini_implicit_cache_and_thinking(
 
 
 def test_a_translated_cache_read_is_billed_at_the_vendors_price(
-    gateway: GatewayProcess, payer: tuple[str, int]
+    sdks: SDKs, gateway: GatewayProcess, payer: tuple[str, int]
 ) -> None:
     """An Anthropic client on an OpenAI model: OpenAI's cached tokens come back as Claude's
     cache_read_input_tokens, and are billed at OpenAI's cached-input price."""
     key, key_id = payer
-    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    sdk = sdks.anthropic(key)
     system = _long_text()
     usages = [
         sdk.messages.create(

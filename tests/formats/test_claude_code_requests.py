@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from omnirelay.catalogue import builtin_models
 from omnirelay.formats import neutral
 from omnirelay.formats.codec import codec
 from omnirelay.sandbox import anthropic_rules
 from omnirelay.sandbox import gemini as sandbox_gemini
+from omnirelay.sandbox import openai as sandbox_openai
 from omnirelay.sandbox.chat import SandboxInputError, validate_chat
-from omnirelay.sandbox.gemini_rules import check_thinking
+from omnirelay.sandbox.gemini_rules import check_output_limit, check_thinking
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "claude_code"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -30,9 +32,17 @@ def fixture(name: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
 
 
+LIMITS = {m.name: m.max_output_tokens for m in builtin_models()}
+
+
 def decoded(name: str, model: str = "m") -> neutral.Request:
+    """The fixture in the pivot, held to ``model``'s output limit as the gateway holds it."""
     body = json.dumps(fixture(name)["body"]).encode()
-    return codec("anthropic").decode_request(body, model=model, stream=True)
+    request = codec("anthropic").decode_request(body, model=model, stream=True)
+    limit = LIMITS.get(model)
+    if limit is not None and request.max_tokens is not None:
+        request.max_tokens = min(request.max_tokens, limit)
+    return request
 
 
 def test_the_fixtures_are_what_claude_code_sends() -> None:
@@ -104,8 +114,9 @@ OPENAI_MODELS = {"gpt-4o-mini": None, "o4-mini": "high"}
 @pytest.mark.parametrize("model", list(OPENAI_MODELS))
 @pytest.mark.parametrize("name", NAMES)
 def test_to_openai(name: str, model: str) -> None:
-    body = json.loads(codec("openai").encode_request(decoded(name), model))
+    body = json.loads(codec("openai").encode_request(decoded(name, model), model))
     validate_chat(body)
+    sandbox_openai.check_output_limit(body)
     roles = [m["role"] for m in body["messages"]]
     assert roles[: roles.index("user")] == ["system"] * roles.index("user")
     assert body.get("reasoning_effort") == OPENAI_MODELS[model]
@@ -125,8 +136,9 @@ GEMINI_MODELS = ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-2.5-pro"]
 @pytest.mark.parametrize("model", GEMINI_MODELS)
 @pytest.mark.parametrize("name", NAMES)
 def test_to_gemini(name: str, model: str) -> None:
-    body = json.loads(codec("gemini").encode_request(decoded(name), model))
+    body = json.loads(codec("gemini").encode_request(decoded(name, model), model))
     sandbox_gemini.validate(body)  # the strict Schema: no $schema, $defs, additionalProperties…
+    check_output_limit(model, body["generationConfig"])
     config = body.get("generationConfig", {}).get("thinkingConfig")
     check_thinking(model, config)
     if model == "gemini-2.0-flash":
@@ -156,7 +168,7 @@ def test_to_claude_through_the_pivot(name: str, model: str) -> None:
     """Re-encoded for Claude (as for a client of another format): the signed thinking goes
     back as it came; thinking is asked for only as the model can, and never mid tool use
     without the signed thinking the API requires then."""
-    request = decoded(name)
+    request = decoded(name, model)
     body = json.loads(codec("anthropic").encode_request(request, model))
     anthropic_rules.validate(body, [])
     thinking = body.get("thinking")

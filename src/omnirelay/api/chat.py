@@ -72,11 +72,19 @@ def wire_format(gateway: Gateway, channel: Channel, default: str) -> str:
 def chat_builder(gateway: Gateway, call: ChatCall, passthrough: BodyBuilder) -> BodyBuilder:
     """Per channel: the client's body as is, or translated for the vendor's format."""
 
+    info = gateway.catalogue.get(call.model)
+    limit = info.max_output_tokens if info is not None else None
+
     def build(channel: Channel) -> tuple[bytes, str]:
         found = translation(call.client, wire_format(gateway, channel, call.client))
         if found is None:
             return passthrough(channel)
-        return found.request(call.neutral(), channel.upstream_model(call.model)), "application/json"
+        request = call.neutral()
+        if limit is not None and request.max_tokens is not None and request.max_tokens > limit:
+            # A client sized for another vendor's models (Claude Code asks 32,000 of any
+            # model) would be refused by this one.
+            request.max_tokens = limit
+        return found.request(request, channel.upstream_model(call.model)), "application/json"
 
     return build
 

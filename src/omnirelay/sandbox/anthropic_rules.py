@@ -26,23 +26,23 @@ class Model:
     effort: bool = False  # output_config.effort
     structured: bool = False  # output_config.format
     cache_minimum: int = 1024  # the shortest prefix prompt caching keeps
+    max_output: int = 64000  # the largest max_tokens
 
 
-_OLD = Model(thinking=False)
 _CLAUDE_4 = Model()
-_CLAUDE_4_5 = Model(structured=True)
-_CLAUDE_4_6 = Model(adaptive=True, effort=True, structured=True)
 MODELS: dict[str, Model] = {
-    "claude-3-5-sonnet-20241022": _OLD,
-    "claude-3-5-haiku-20241022": Model(thinking=False, cache_minimum=2048),
+    "claude-3-5-sonnet-20241022": Model(thinking=False, max_output=8192),
+    "claude-3-5-haiku-20241022": Model(thinking=False, cache_minimum=2048, max_output=8192),
     "claude-3-7-sonnet-20250219": _CLAUDE_4,
     "claude-sonnet-4-20250514": _CLAUDE_4,
-    "claude-opus-4-20250514": _CLAUDE_4,
-    "claude-3-haiku-20240307": Model(thinking=False, cache_minimum=2048),
-    "claude-sonnet-4-5-20250929": _CLAUDE_4_5,
+    "claude-opus-4-20250514": Model(max_output=32000),
+    "claude-3-haiku-20240307": Model(thinking=False, cache_minimum=2048, max_output=4096),
+    "claude-sonnet-4-5-20250929": Model(structured=True),
     "claude-haiku-4-5-20251001": Model(structured=True, cache_minimum=4096),
-    "claude-sonnet-4-6": _CLAUDE_4_6,
-    "claude-opus-4-6": Model(adaptive=True, effort=True, structured=True, cache_minimum=4096),
+    "claude-sonnet-4-6": Model(adaptive=True, effort=True, structured=True),
+    "claude-opus-4-6": Model(
+        adaptive=True, effort=True, structured=True, cache_minimum=4096, max_output=128000
+    ),
 }
 # Beta names the API knows (the SDK's list and what Claude Code sends); it refuses others.
 BETAS = frozenset(
@@ -343,6 +343,11 @@ def validate(body: dict[str, Any], betas: list[str], *, counting: bool = False) 
     checked = Checked(MODELS[body["model"]])
     if not counting and (not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1):
         raise SandboxInputError("max_tokens: Field required (a positive integer)")
+    if not counting and body["max_tokens"] > checked.model.max_output:
+        raise SandboxInputError(
+            f"max_tokens: {body['max_tokens']} > {checked.model.max_output}, which is the "
+            f"maximum allowed number of output tokens for {body['model']}"
+        )
     _check_messages(body.get("messages"), checked)
     for i, block in enumerate(body["system"] if isinstance(body.get("system"), list) else ()):
         check_block(block, f"system.{i}", "system", checked)

@@ -30,6 +30,7 @@ from omnirelay.sandbox.chat import (
 from omnirelay.sandbox.faults import Fault, apply_before, fault_for, write_events
 from omnirelay.sandbox.gemini_rules import (
     THINKING_MODELS,
+    check_output_limit,
     check_schema,
     check_thinking,
     prompt_tokens,
@@ -434,7 +435,9 @@ async def generate(
 ) -> web.StreamResponse:
     _check_model(model, "chat")
     validate(body)
-    check_thinking(model, (body.get("generationConfig") or {}).get("thinkingConfig"))
+    config = body.get("generationConfig") or {}
+    check_output_limit(model, config)
+    check_thinking(model, config.get("thinkingConfig"))
     talk = conversation(body)
     reply = answer(talk)
     prompt = _prompt(request, body, model, hint_of(talk.user_text))

@@ -75,6 +75,26 @@ THINKING_MODELS = {
 }
 
 
+MAX_OUTPUT = {
+    "gemini-2.0-flash": 8192,
+    "gemini-2.0-flash-lite": 8192,
+    "gemini-1.5-pro": 8192,
+    "gemini-1.5-flash": 8192,
+    "gemini-2.5-pro": 65536,
+    "gemini-2.5-flash": 65536,
+}
+
+
+def check_output_limit(model: str, config: dict[str, Any]) -> None:
+    asked = config.get("maxOutputTokens")
+    limit = MAX_OUTPUT.get(model)
+    if isinstance(asked, int) and limit is not None and asked > limit:
+        raise SandboxInputError(
+            f"Unable to submit request because it has a maxOutputTokens value of {asked} but "
+            f"the supported range is from 1 (inclusive) to {limit + 1} (exclusive)."
+        )
+
+
 def check_thinking(model: str, config: Any) -> None:
     if config is None:
         return

@@ -52,6 +52,15 @@ EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
 # reasoning as completion tokens, so many tokens an effort level here.
 REASONING_MODELS = frozenset({"o4-mini"})
 _REASONING_TOKENS = {"none": 0, "minimal": 8, "low": 32, "medium": 96, "high": 256}
+# The most completion tokens each chat model writes; asking for more is refused.
+MAX_OUTPUT = {
+    "gpt-4o": 16384,
+    "gpt-4o-mini": 16384,
+    "gpt-4.1": 32768,
+    "gpt-4.1-mini": 32768,
+    "gpt-3.5-turbo": 4096,
+    "o4-mini": 100000,
+}
 # Automatic prompt caching: prompts from 1,024 tokens, cached in steps of 128.
 CACHE_MINIMUM, CACHE_STEP = 1024, 128
 IMAGE_SIZES = {
@@ -137,6 +146,17 @@ def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) ->
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
     }
+
+
+def check_output_limit(body: dict[str, Any]) -> None:
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = MAX_OUTPUT.get(body["model"])
+    if isinstance(asked, int) and limit is not None and asked > limit:
+        raise SandboxInputError(
+            f"max_tokens is too large: {asked}. This model supports at most {limit} completion "
+            f"tokens, whereas you provided {asked}.",
+            "max_tokens",
+        )
 
 
 def _reasoning_tokens(body: dict[str, Any]) -> int:
@@ -250,6 +270,7 @@ async def chat_completions(
     _check_model(body, "chat")
     n = int(body.get("n") or 1)
     answers = [answer_chat(body, i) for i in range(n)]
+    check_output_limit(body)
     reasoning = _reasoning_tokens(body)
     tokens = prompt_tokens(body["messages"], body.get("tools"))
     cached = cache_of(request).automatic(tokens, CACHE_MINIMUM, CACHE_STEP)

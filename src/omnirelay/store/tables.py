@@ -71,6 +71,8 @@ models = Table(
     Column("cache_read_per_mtok", BigInteger, nullable=False, default=0),
     Column("cache_write_per_mtok", BigInteger, nullable=False, default=0),
     Column("cache_write_1h_per_mtok", BigInteger, nullable=False, default=0),
+    # The most output tokens one answer may have (NULL: not known).
+    Column("max_output_tokens", Integer, nullable=True),
 )
 
 usage_records = Table(

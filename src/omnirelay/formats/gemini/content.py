@@ -40,6 +40,7 @@ from omnirelay.formats.gemini.wire import (
     stream_error,
     synthetic_id,
     usage_metadata,
+    with_thinking,
 )
 
 
@@ -59,27 +60,17 @@ class _Reader:
         self.pending: defaultdict[str, deque[str]] = defaultdict(deque)
 
     def parts(self, index: int, content: Content, role: str) -> list[neutral.Part]:
-        """A content's parts; thought parts and the signature after them become one
-        ``Thinking`` (as in answers: ``wire.content_parts``)."""
         out: list[neutral.Part] = []
         if role == "assistant":
             self.pending.clear()
-        thought: list[str] = []
-        for position, part in enumerate(content.parts):
-            if part.thought:
-                thought.append(part.text or "")
-                if part.thought_signature:
-                    out.append(neutral.Thinking("".join(thought), part.thought_signature))
-                    thought = []
-                continue
-            if thought or part.thought_signature:
-                out.append(neutral.Thinking("".join(thought), part.thought_signature))
-                thought = []
-            converted = self.part(part, f"{index}", position)
+        for position, part in with_thinking(content.parts):
+            converted = (
+                part
+                if isinstance(part, neutral.Thinking)
+                else self.part(part, f"{index}", position)
+            )
             if converted is not None:
                 out.append(converted)
-        if thought:
-            out.append(neutral.Thinking("".join(thought)))
         return out
 
     def part(self, part: Part, seed: str, position: int) -> neutral.Part | None:

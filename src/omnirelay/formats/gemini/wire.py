@@ -5,6 +5,7 @@ schema conversion and the embedding envelopes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -255,24 +256,35 @@ def synthetic_id(seed: str, position: int, name: str) -> str:
     return f"call_{digest}"
 
 
-def content_parts(content: Content | None, seed: str, first: int = 0) -> list[neutral.AnswerPart]:
-    """The text, thinking and function calls of one candidate; ``first`` numbers the calls
-    (streams). Thought parts and the signature Gemini puts on the part after them (often a
-    function call) become one ``Thinking``, so the signature goes back where it came from."""
-    out: list[neutral.AnswerPart] = []
-    calls = first
+def with_thinking(parts: list[Part]) -> Iterator[tuple[int, Part | neutral.Thinking]]:
+    """A content's parts in order (with their positions), thought parts and the signature
+    Gemini puts on the part after them (often a function call) joined into one ``Thinking``,
+    so the signature goes back where it came from."""
     thought: list[str] = []
-    for part in content.parts if content else ():
+    for position, part in enumerate(parts):
         if part.thought:
             thought.append(part.text or "")
             if part.thought_signature:
-                out.append(neutral.Thinking("".join(thought), part.thought_signature))
+                yield position, neutral.Thinking("".join(thought), part.thought_signature)
                 thought = []
             continue
         if thought or part.thought_signature:
-            out.append(neutral.Thinking("".join(thought), part.thought_signature))
+            yield position, neutral.Thinking("".join(thought), part.thought_signature)
             thought = []
-        if part.text:
+        yield position, part
+    if thought:
+        yield len(parts), neutral.Thinking("".join(thought))
+
+
+def content_parts(content: Content | None, seed: str, first: int = 0) -> list[neutral.AnswerPart]:
+    """The text, thinking and function calls of one candidate; ``first`` numbers the calls
+    (streams)."""
+    out: list[neutral.AnswerPart] = []
+    calls = first
+    for _, part in with_thinking(content.parts if content else []):
+        if isinstance(part, neutral.Thinking):
+            out.append(part)
+        elif part.text:
             out.append(neutral.Text(part.text))
         elif part.function_call is not None:
             call = part.function_call
@@ -280,8 +292,6 @@ def content_parts(content: Content | None, seed: str, first: int = 0) -> list[ne
             arguments = msgspec.json.encode(call.args or {}).decode()
             out.append(neutral.ToolCall(call_id, call.name, arguments))
             calls += 1
-    if thought:
-        out.append(neutral.Thinking("".join(thought)))
     return out
 
 

@@ -1,8 +1,9 @@
-"""Prompt caching: cache prices per model, cache and reasoning counts per usage record.
+"""Prompt caching: cache prices per model, cache and reasoning counts per usage record; the
+most output tokens a model writes.
 
-The built-in models already in the catalogue get their cache prices from ``catalogue.toml``
-(new models get them when seeded), so a database seeded before this revision does not bill
-cached tokens as fresh input.
+The built-in models already in the catalogue get their cache prices and output limits from
+``catalogue.toml`` (new models get them when seeded), so a database seeded before this
+revision does not bill cached tokens as fresh input.
 
 Revision ID: 0004
 Revises: 0002
@@ -30,13 +31,16 @@ def _backfill() -> None:
     from omnirelay.catalogue import builtin_models
     from omnirelay.money import usd_to_micro
 
-    models = sa.table("models", sa.column("name"), *(sa.column(c) for c in _PRICES.values()))
+    columns = [*_PRICES.values(), "max_output_tokens"]
+    models = sa.table("models", sa.column("name"), *(sa.column(c) for c in columns))
     for spec in builtin_models():
-        values = {
+        values: dict[str, int] = {
             column: usd_to_micro(spec.prices[name])
             for name, column in _PRICES.items()
             if name in spec.prices
         }
+        if spec.max_output_tokens is not None:
+            values["max_output_tokens"] = spec.max_output_tokens
         if values:
             op.execute(models.update().where(models.c.name == spec.name).values(**values))
 
@@ -46,6 +50,7 @@ def upgrade() -> None:
         op.add_column(
             "models", sa.Column(column, sa.BigInteger, nullable=False, server_default="0")
         )
+    op.add_column("models", sa.Column("max_output_tokens", sa.Integer, nullable=True))
     for name in _COUNTS:
         op.add_column(
             "usage_records", sa.Column(name, sa.Integer, nullable=False, server_default="0")
@@ -58,5 +63,5 @@ def downgrade() -> None:
         for name in _COUNTS:
             batch.drop_column(name)
     with op.batch_alter_table("models") as batch:
-        for column in _PRICES.values():
+        for column in [*_PRICES.values(), "max_output_tokens"]:
             batch.drop_column(column)
