@@ -16,17 +16,10 @@ from google.genai import types
 
 from tests.api.sdk_clients import PNG
 from tests.support.anthropic_schema import accumulated, check_message, check_stream
-from tests.support.sdk_pool import SDKs
+from tests.support.sdk_pool import SDKs, sdk_pool  # noqa: F401 (the sdks fixture)
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
-
-
-@pytest.fixture
-def sdks(gateway: GatewayProcess) -> Iterator[SDKs]:
-    made = SDKs(gateway)
-    yield made
-    made.close()
 
 
 # One model per vendor family, and the ones with a feature of their own.

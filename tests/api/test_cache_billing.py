@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
-from tests.support.sdk_pool import SDKs
+from tests.support.sdk_pool import SDKs, sdk_pool  # noqa: F401 (the sdks fixture)
 from tests.support.servers import GatewayProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
-
-
-@pytest.fixture
-def sdks(gateway: GatewayProcess) -> Iterator[SDKs]:
-    made = SDKs(gateway)
-    yield made
-    made.close()
 
 
 # Published list prices, USD per 1M tokens.

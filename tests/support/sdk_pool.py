@@ -3,10 +3,12 @@ unclosed client's socket is a ResourceWarning, and warnings are errors)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import openai
+import pytest
 from google import genai
 from google.genai import types
 
@@ -38,3 +40,11 @@ class SDKs:
     def close(self) -> None:
         for client in self._made:
             client.close()
+
+
+@pytest.fixture(name="sdks")
+def sdk_pool(gateway: GatewayProcess) -> Iterator[SDKs]:
+    """The ``sdks`` fixture; import it into a test module to use it."""
+    made = SDKs(gateway)
+    yield made
+    made.close()

@@ -250,7 +250,7 @@ def standard_base64(data: str) -> str:
 
     Clients send the URL-safe alphabet (the google-genai SDK does) and drop the padding; the
     vendors accept both, but not every vendor in every place, so the pivot holds one form.
-    Whitespace (line-wrapped base64) goes too. Plain standard base64 costs two scans.
+    Whitespace (line-wrapped base64) goes too. Base64 already standard is only scanned.
     """
     if "-" in data or "_" in data:
         data = data.translate(_URL_SAFE)
