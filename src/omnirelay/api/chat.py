@@ -102,6 +102,8 @@ async def start_meter(
     max_output: int,
     request_id: str,
 ) -> Meter:
+    if info.max_output_tokens is not None:
+        max_output = min(max_output, info.max_output_tokens)  # no answer is longer
     estimate = Usage(prompt_tokens=call.prompt_estimate, completion_tokens=max_output)
     return await hold(
         request,
