@@ -54,3 +54,41 @@ def test_builtin_catalogue_is_complete() -> None:
     ):
         assert required in names
         assert names[required].prices, required
+
+
+SONNET = ModelInfo(
+    name="claude",
+    kind="chat",
+    family="anthropic",
+    input_per_mtok=3_000_000,
+    output_per_mtok=15_000_000,
+    cache_read_per_mtok=300_000,
+    cache_write_per_mtok=3_750_000,
+    cache_write_1h_per_mtok=6_000_000,
+)
+
+
+def test_cached_tokens_are_priced_as_the_vendor_prices_them() -> None:
+    # 2,000 read at $0.30, 100 written for 5 minutes at $3.75, 200 for an hour at $6, 10 fresh
+    # at $3, 40 out at $15: 600 + 375 + 1,200 + 30 + 600 micro-dollars.
+    usage = Usage(
+        prompt_tokens=2310,
+        completion_tokens=40,
+        cache_read_tokens=2000,
+        cache_write_tokens=100,
+        cache_write_1h_tokens=200,
+        reasoning_tokens=12,  # part of the output, priced as output
+    )
+    assert cost_of(SONNET, usage) == 600 + 375 + 1200 + 30 + 600
+
+
+def test_tokens_are_rounded_up_once_not_per_part() -> None:
+    # 1 token read (0.3 µ$) + 1 fresh (3 µ$) + 1 out (15 µ$) = 18.3 µ$ → 19, not 1 + 3 + 15.
+    usage = Usage(prompt_tokens=2, completion_tokens=1, cache_read_tokens=1)
+    assert cost_of(SONNET, usage) == 19
+
+
+def test_an_unpriced_cache_is_priced_as_input() -> None:
+    plain = ModelInfo(name="m", kind="chat", family="f", input_per_mtok=2_000_000)
+    cached = Usage(prompt_tokens=1000, cache_read_tokens=600, cache_write_1h_tokens=100)
+    assert cost_of(plain, cached) == cost_of(plain, Usage(prompt_tokens=1000)) == 2000

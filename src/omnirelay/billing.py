@@ -41,7 +41,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Usage:
-    """What a request consumed, in the units the catalogue prices."""
+    """What a request consumed, in the units the catalogue prices.
+
+    ``prompt_tokens`` counts every input token; the cache counts are parts of it (read from a
+    cache, written to a 5-minute or a 1-hour one), priced at the model's cache prices.
+    ``reasoning_tokens`` are part of ``completion_tokens`` and priced as output, as every
+    vendor bills them; the record keeps them apart.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -49,6 +55,10 @@ class Usage:
     seconds: float = 0.0
     characters: int = 0
     requests: int = 1
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def units(self) -> int:
@@ -56,11 +66,30 @@ class Usage:
         return self.images or math.ceil(self.seconds) or self.characters
 
 
+def _token_cost(model: ModelInfo, usage: Usage) -> int:
+    """Tokens at their prices, summed exactly and rounded up once, as a vendor's bill adds
+    them. A cache price of zero means the model prices that part as fresh input."""
+    fresh_price = model.input_per_mtok
+    read = usage.cache_read_tokens
+    write = usage.cache_write_tokens
+    write_1h = usage.cache_write_1h_tokens
+    fresh = max(usage.prompt_tokens - read - write - write_1h, 0)
+    write_price = model.cache_write_per_mtok or fresh_price
+    total = (
+        fresh * fresh_price
+        + read * (model.cache_read_per_mtok or fresh_price)
+        + write * write_price
+        + write_1h * (model.cache_write_1h_per_mtok or write_price)
+        + usage.completion_tokens * model.output_per_mtok
+    )
+    return per_million(total, 1) if total > 0 else 0
+
+
 def cost_of(model: ModelInfo, usage: Usage) -> int:
-    """The price of ``usage`` on ``model`` in micro-dollars, rounded up per component."""
+    """The price of ``usage`` on ``model`` in micro-dollars: tokens rounded up together,
+    other units rounded up each."""
     return (
-        per_million(usage.prompt_tokens, model.input_per_mtok)
-        + per_million(usage.completion_tokens, model.output_per_mtok)
+        _token_cost(model, usage)
         + per_million(usage.characters, model.per_mchar)
         + usage.images * model.per_image
         + math.ceil(usage.seconds * model.per_second)

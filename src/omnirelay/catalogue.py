@@ -27,6 +27,10 @@ PRICE_COLUMNS: dict[str, str] = {
     "per_image": "per_image",
     "per_second": "per_second",
     "per_mchar": "per_mchar",
+    # Prompt caching: reading a cached prefix, writing one kept ~5 minutes, or an hour.
+    "cache_read": "cache_read_per_mtok",
+    "cache_write": "cache_write_per_mtok",
+    "cache_write_1h": "cache_write_1h_per_mtok",
 }
 
 KINDS = frozenset({"chat", "completion", "embedding", "speech", "transcription", "image", "task"})
@@ -45,6 +49,10 @@ class ModelInfo:
     per_image: int = 0
     per_second: int = 0
     per_mchar: int = 0
+    cache_read_per_mtok: int = 0  # zero: priced as input
+    cache_write_per_mtok: int = 0
+    cache_write_1h_per_mtok: int = 0
+    max_output_tokens: int | None = None  # translated requests are held to it
 
     def prices_usd(self) -> dict[str, int]:
         return {name: getattr(self, column) for name, column in PRICE_COLUMNS.items()}
@@ -59,6 +67,7 @@ def builtin_models() -> list[ModelSpec]:
             kind=str(m["kind"]),
             family=str(m["family"]),
             prices={k: float(v) for k, v in dict(m.get("prices", {})).items()},
+            max_output_tokens=int(m["max_output_tokens"]) if "max_output_tokens" in m else None,
         )
         for m in document["models"]
     ]
@@ -68,6 +77,8 @@ def _row_for(spec: ModelSpec) -> dict[str, Any]:
     if spec.kind not in KINDS:
         raise ValueError(f"model {spec.name}: unknown kind {spec.kind!r}")
     row: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "family": spec.family}
+    if spec.max_output_tokens is not None:
+        row["max_output_tokens"] = spec.max_output_tokens
     for price, value in spec.prices.items():
         if price not in PRICE_COLUMNS:
             raise ValueError(f"model {spec.name}: unknown price {price!r}")

@@ -40,6 +40,7 @@ class ModelSpec:
     kind: str
     family: str
     prices: Mapping[str, float]
+    max_output_tokens: int | None = None  # the most a chat model writes in one answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,7 @@ def _model_from_toml(raw: Mapping[str, Any]) -> ModelSpec:
         kind=str(raw.get("kind", "chat")),
         family=str(raw.get("family", "openai")),
         prices=prices,
+        max_output_tokens=int(raw["max_output_tokens"]) if "max_output_tokens" in raw else None,
     )
 
 

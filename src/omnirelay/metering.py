@@ -90,6 +90,10 @@ class Meter:
                 latency_ms=int((time.perf_counter() - self.started) * 1000),
                 stream=self.stream,
                 error=error[:500] if error else None,
+                cache_read_tokens=usage.cache_read_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens if usage else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage else 0,
             )
         )
         return cost

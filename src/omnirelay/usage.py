@@ -49,6 +49,10 @@ class UsageEvent:
     stream: bool = False
     error: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 # The record's columns. Read field by field: ``dataclasses.asdict`` deep-copies every value and

@@ -171,7 +171,7 @@ def test_nothing_is_charged_for_a_rejected_request(gateway: GatewayProcess) -> N
             max_tokens=10,
             messages=[
                 {"role": "assistant", "content": "no user turn"},
-                {"role": "system", "content": "x"},
+                {"role": "tool", "content": "x"},
             ],  # type: ignore[list-item, misc]
         )
     (record,) = _usage_of(gateway, key_id, 1)

@@ -117,7 +117,7 @@ TIME_TOOL = {
         "parameters": {
             "type": "object",
             "properties": {"zone": {"type": "string"}, "offset": {"type": "integer"}},
-            "required": ["zone"],
+            "required": ["zone", "offset"],
         },
     },
 }

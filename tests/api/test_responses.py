@@ -162,12 +162,7 @@ def test_a_conversation_moves_between_vendors(sdk: openai.OpenAI) -> None:
     ]  # fmt: skip
 
 
-STRUCTURED = [
-    pytest.param(v, marks=pytest.mark.xfail(
-        strict=True, reason="structured output to Claude lands with issue 8's Anthropic part"
-    )) if v == "anthropic" else v
-    for v in VENDORS
-]  # fmt: skip
+STRUCTURED = VENDORS
 
 
 @STREAM

@@ -14,7 +14,8 @@ from omnirelay.errors import InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.codec import codec
 from omnirelay.formats.gemini.embeddings import EmbedOutput, OpenAIEmbeddings, embedding_codec
-from omnirelay.formats.gemini.wire import camelize, from_gemini_schema, to_gemini_schema
+from omnirelay.formats.gemini.schema import from_gemini_schema, to_gemini_schema
+from omnirelay.formats.gemini.wire import camelize
 
 
 def _request(choice: neutral.ToolChoice | None, parallel: bool | None = None) -> neutral.Request:

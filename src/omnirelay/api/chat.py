@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from omnirelay.api.common import hold
+from omnirelay.api.common import billed_tokens, hold
 from omnirelay.api.streaming import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
@@ -72,11 +72,19 @@ def wire_format(gateway: Gateway, channel: Channel, default: str) -> str:
 def chat_builder(gateway: Gateway, call: ChatCall, passthrough: BodyBuilder) -> BodyBuilder:
     """Per channel: the client's body as is, or translated for the vendor's format."""
 
+    info = gateway.catalogue.get(call.model)
+    limit = info.max_output_tokens if info is not None else None
+
     def build(channel: Channel) -> tuple[bytes, str]:
         found = translation(call.client, wire_format(gateway, channel, call.client))
         if found is None:
             return passthrough(channel)
-        return found.request(call.neutral(), channel.upstream_model(call.model)), "application/json"
+        request = call.neutral()
+        if limit is not None and request.max_tokens is not None and request.max_tokens > limit:
+            # A client sized for another vendor's models (Claude Code asks 32,000 of any
+            # model) would be refused by this one.
+            request.max_tokens = limit
+        return found.request(request, channel.upstream_model(call.model)), "application/json"
 
     return build
 
@@ -94,6 +102,8 @@ async def start_meter(
     max_output: int,
     request_id: str,
 ) -> Meter:
+    if info.max_output_tokens is not None:
+        max_output = min(max_output, info.max_output_tokens)  # no answer is longer
     estimate = Usage(prompt_tokens=call.prompt_estimate, completion_tokens=max_output)
     return await hold(
         request,
@@ -168,7 +178,7 @@ async def respond(
             meter.finish(error.status, channel_id=opened.channel.id, error=error.message)
             raise
     billed = (
-        Usage(prompt_tokens=usage.input_tokens, completion_tokens=usage.output_tokens)
+        billed_tokens(usage)
         if usage is not None
         # An upstream that reports no usage is billed on estimates, never for free.
         else Usage(prompt_tokens=call.prompt_estimate, completion_tokens=len(data) // 4)

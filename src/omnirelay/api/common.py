@@ -12,6 +12,7 @@ from aiohttp import web
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import GatewayError, InvalidRequest, ModelNotFound, PayloadTooLarge
+from omnirelay.formats import neutral
 from omnirelay.formats.decoding import decode_as
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
@@ -27,6 +28,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Where a request keeps its meter, so the surface's wrapper can settle what a handler did not.
 METER = web.RequestKey("meter", Meter)
+
+
+def billed_tokens(seen: neutral.Usage) -> Usage:
+    """What a vendor reported, in the units the catalogue prices."""
+    return Usage(
+        prompt_tokens=seen.input_tokens,
+        completion_tokens=seen.output_tokens,
+        cache_read_tokens=seen.cache_read_tokens,
+        cache_write_tokens=seen.cache_write_tokens,
+        cache_write_1h_tokens=seen.cache_write_1h_tokens,
+        reasoning_tokens=seen.reasoning_tokens,
+    )
 
 
 def gateway_of(request: web.Request) -> Gateway:

@@ -20,6 +20,7 @@ from aiohttp import web
 from omnirelay.api.chat import ChatCall, chat_builder, respond, translated
 from omnirelay.api.common import (
     bearer_token,
+    billed_tokens,
     decode_json,
     gateway_of,
     hold,
@@ -208,7 +209,7 @@ def _token_usage(data: bytes, prompt_estimate: int) -> Usage:
     if reported is None:
         # An upstream that reports no usage is billed on estimates, never for free.
         return Usage(prompt_tokens=prompt_estimate, completion_tokens=len(data) // 4)
-    return Usage(prompt_tokens=reported.prompt_tokens, completion_tokens=reported.completion_tokens)
+    return billed_tokens(reported.neutral())
 
 
 @openai_errors

@@ -25,6 +25,7 @@ from omnirelay.api.chat import DEFAULT_OUTPUT_TOKENS, PROMPT_ESTIMATE_CAP, read_
 from omnirelay.api.chat import wire_format as channel_format
 from omnirelay.api.common import (
     bearer_token,
+    billed_tokens,
     decode_json,
     gateway_of,
     hold,
@@ -180,7 +181,7 @@ def _billed(usage: neutral.Usage | None, turn: Turn, answer: bytes) -> Usage:
     if usage is None:
         # An upstream that reports no usage is billed on estimates, never for free.
         return Usage(prompt_tokens=turn.prompt_estimate, completion_tokens=len(answer) // 4)
-    return Usage(prompt_tokens=usage.input_tokens, completion_tokens=usage.output_tokens)
+    return billed_tokens(usage)
 
 
 async def _keep(store: ResponseStore, turn: Turn, body: bytes) -> None:

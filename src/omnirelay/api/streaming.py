@@ -15,6 +15,7 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
+from omnirelay.api.common import billed_tokens
 from omnirelay.billing import Usage
 from omnirelay.errors import GatewayError, UpstreamError
 from omnirelay.formats import neutral
@@ -98,7 +99,7 @@ async def relay_stream(
         upstream.close()
         seen = transform.usage
         usage = (
-            Usage(prompt_tokens=seen.input_tokens, completion_tokens=seen.output_tokens)
+            billed_tokens(seen)
             if seen is not None
             else Usage(prompt_tokens=prompt_estimate, completion_tokens=events)
         )

@@ -69,8 +69,9 @@ class Thinking:
     redacted: str | None = None
 
 
-# ``Thinking`` joins ``Part`` (and ``Response.parts``) once every codec carries it.
-Part = Text | Image | ToolCall | ToolResult
+Part = Text | Image | ToolCall | ToolResult | Thinking
+# What an answer holds: no images or tool results, and thinking where the model showed it.
+AnswerPart = Text | ToolCall | Thinking
 
 
 @dataclass(slots=True)
@@ -156,7 +157,7 @@ class Usage:
 class Response:
     id: str
     model: str
-    parts: list[Text | ToolCall]
+    parts: list[AnswerPart]
     stop: StopReason
     usage: Usage
     stop_sequence: str | None = None
@@ -179,10 +180,12 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingDelta:
-    """A piece of the model's reasoning, or (``signature``) the signature closing it."""
+    """A piece of the model's reasoning, or (``signature``) the signature closing it, or
+    (``redacted``) a whole encrypted block."""
 
     text: str = ""
     signature: str | None = None
+    redacted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +230,8 @@ def estimate_tokens(request: Request) -> int:
                 images += 1
             elif isinstance(part, ToolCall):
                 chars += len(part.name) + len(part.arguments)
+            elif isinstance(part, Thinking):
+                chars += len(part.text)
             else:
                 chars += len(part.text)
                 images += sum(isinstance(p, Image) for p in part.content)
@@ -243,8 +248,26 @@ def image_from_url(url: str) -> Image:
     if url.startswith("data:"):
         header, _, data = url.partition(",")
         media_type = header[5:].split(";")[0] or "image/png"
-        return Image(media_type=media_type, data=data)
+        return Image(media_type=media_type, data=standard_base64(data))
     return Image(media_type=guess_media_type(url), url=url)
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def standard_base64(data: str) -> str:
+    """Base64 in the standard alphabet with its padding, however a client wrote it.
+
+    Clients send the URL-safe alphabet (the google-genai SDK does) and drop the padding; the
+    vendors accept both, but not every vendor in every place, so the pivot holds one form.
+    Whitespace (line-wrapped base64) goes too. Base64 already standard is only scanned.
+    """
+    if "-" in data or "_" in data:
+        data = data.translate(_URL_SAFE)
+    if any(c in data for c in " \n\r\t"):
+        data = "".join(data.split())
+    missing = -len(data) % 4
+    return data + "=" * missing if missing and missing < 3 else data
 
 
 def image_url(image: Image) -> str:

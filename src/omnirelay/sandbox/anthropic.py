@@ -4,13 +4,21 @@ the real API's headers, validation, errors and exact stream event sequence."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from omnirelay.sandbox.anthropic_rules import (
+    BETAS,
+    Checked,
+    UnknownModel,
+    blocks_of,
+    thinking_on,
+    validate,
+)
+from omnirelay.sandbox.caching import Segment, cache_of
 from omnirelay.sandbox.chat import (
     Answer,
     Conversation,
@@ -19,38 +27,11 @@ from omnirelay.sandbox.chat import (
     answer,
     describe_inline,
     describe_url,
+    hint_of,
 )
 from omnirelay.sandbox.faults import Fault, apply_before, fault_for, write_events
+from omnirelay.sandbox.signatures import sign
 
-MODELS = frozenset(
-    {
-        "claude-3-5-sonnet-20241022",
-        "claude-3-5-haiku-20241022",
-        "claude-3-7-sonnet-20250219",
-        "claude-sonnet-4-20250514",
-        "claude-opus-4-20250514",
-        "claude-3-haiku-20240307",
-    }
-)
-# A few real beta names; the real API rejects names it does not know, and so does the sandbox.
-BETAS = frozenset(
-    {
-        "prompt-caching-2024-07-31",
-        "token-counting-2024-11-01",
-        "interleaved-thinking-2025-05-14",
-        "claude-code-20250219",
-        "fine-grained-tool-streaming-2025-05-14",
-    }
-)
-_FIELDS = frozenset(
-    {
-        "model", "messages", "max_tokens", "system", "tools", "tool_choice", "temperature",
-        "top_p", "top_k", "stop_sequences", "stream", "metadata", "thinking", "service_tier",
-        "container", "mcp_servers", "context_management", "sandbox_fault",
-    }
-)  # fmt: skip
-_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -85,8 +66,7 @@ def check_auth(request: web.Request, expected: str) -> web.Response | None:
         return error(401, "invalid x-api-key")
     if not request.headers.get("anthropic-version"):
         return error(400, "anthropic-version: header is required")
-    betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
-    unknown = [b for b in betas if b not in BETAS]
+    unknown = [b for b in betas_of(request) if b not in BETAS]
     if unknown:
         return error(
             400, f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header."
@@ -94,8 +74,8 @@ def check_auth(request: web.Request, expected: str) -> web.Response | None:
     return None
 
 
-class _NotFound(Exception):
-    pass
+def betas_of(request: web.Request) -> list[str]:
+    return [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
 
 
 def _text_of(content: Any) -> str:
@@ -104,131 +84,18 @@ def _text_of(content: Any) -> str:
     return " ".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
-def _check_image(source: dict[str, Any], where: str) -> None:
-    if source.get("type") == "base64":
-        if source.get("media_type") not in _MEDIA_TYPES:
-            raise SandboxInputError(f"{where}.source.media_type: unsupported image type")
-        describe_inline(source["media_type"], str(source.get("data", "")), where)
-    elif source.get("type") == "url":
-        describe_url(str(source.get("url", "")), where)
-    else:
-        raise SandboxInputError(f"{where}.source: expected a base64 or url source")
-
-
-def _check_block(block: Any, where: str) -> None:
-    if not isinstance(block, dict):
-        raise SandboxInputError(f"{where}: Input should be an object")
-    kind = block.get("type")
-    if kind == "text":
-        if not isinstance(block.get("text"), str) or not block["text"]:
-            raise SandboxInputError(f"{where}: text content blocks must be non-empty")
-    elif kind == "image":
-        _check_image(block.get("source") or {}, where)
-    elif kind == "tool_use":
-        if not isinstance(block.get("id"), str) or not isinstance(block.get("input"), dict):
-            raise SandboxInputError(f"{where}: tool_use needs an id and an object input")
-    elif kind == "tool_result":
-        if not isinstance(block.get("tool_use_id"), str):
-            raise SandboxInputError(f"{where}.tool_use_id: Field required")
-        content = block.get("content", "")
-        for i, inner in enumerate(content if isinstance(content, list) else ()):
-            _check_block(inner, f"{where}.content.{i}")
-    elif kind not in ("thinking", "redacted_thinking", "document"):
-        raise SandboxInputError(f"{where}.type: unknown content block type {kind!r}")
-
-
-def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
-    content = message.get("content")
-    return content if isinstance(content, list) else []
-
-
-def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
-    """Every tool_use is answered in the next user turn; no tool_result answers nothing."""
-    asked: set[str] = set()
-    for i, message in enumerate(messages):
-        blocks = _blocks(message)
-        answered = {b["tool_use_id"] for b in blocks if b.get("type") == "tool_result"}
-        if message["role"] == "user":
-            if answered - asked:
-                raise SandboxInputError(
-                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` "
-                    f"blocks: {sorted(answered - asked)[0]}"
-                )
-            if asked - answered:
-                raise SandboxInputError(
-                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
-                    f"immediately after: {sorted(asked - answered)[0]}"
-                )
-            asked = set()
-        else:
-            asked = {b["id"] for b in blocks if b.get("type") == "tool_use"}
-
-
-def validate(body: dict[str, Any], *, counting: bool = False) -> None:
-    extra = sorted(set(body) - _FIELDS)
-    if extra:
-        raise SandboxInputError(f"{extra[0]}: Extra inputs are not permitted")
-    if not isinstance(body.get("model"), str):
-        raise SandboxInputError("model: Field required")
-    if body["model"] not in MODELS:
-        raise _NotFound(f"model: {body['model']}")
-    if not counting and (not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1):
-        raise SandboxInputError("max_tokens: Field required (a positive integer)")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise SandboxInputError("messages: at least one message is required")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise SandboxInputError(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        content = message.get("content")
-        if not isinstance(content, str | list):
-            raise SandboxInputError(f"messages.{i}.content: Field required")
-        for j, block in enumerate(content if isinstance(content, list) else ()):
-            _check_block(block, f"messages.{i}.content.{j}")
-    _check_tool_pairs(messages)
-    _check_options(body)
-
-
-def _check_options(body: dict[str, Any]) -> None:
-    system = body.get("system")
-    if system is not None and not isinstance(system, str | list):
-        raise SandboxInputError("system: Input should be a string or a list of text blocks")
-    for i, tool in enumerate(body.get("tools") or ()):
-        if _server_tool(tool, i):
-            continue
-        if not _TOOL_NAME.match(str(tool.get("name", ""))):
-            raise SandboxInputError(f"tools.{i}.name: String should match ^[a-zA-Z0-9_-]{{1,128}}$")
-        schema = tool.get("input_schema")
-        if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise SandboxInputError(f"tools.{i}.input_schema.type: Input should be 'object'")
-    choice = body.get("tool_choice")
-    if choice is not None and choice.get("type") not in ("auto", "any", "tool", "none"):
-        raise SandboxInputError("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
-    temperature = body.get("temperature")
-    if temperature is not None and not 0 <= temperature <= 1:
-        raise SandboxInputError("temperature: Input should be between 0 and 1")
-    stops = body.get("stop_sequences")
-    if stops is not None and not all(isinstance(s, str) for s in stops):
-        raise SandboxInputError("stop_sequences: Input should be a list of strings")
-
-
-def _server_tool(tool: dict[str, Any], index: int) -> bool:
-    """Whether a tool is one Anthropic runs itself (web search); a wrong one is refused."""
-    kind = tool.get("type")
-    if kind is None or kind == "custom":
-        return False
-    if not str(kind).startswith("web_search_") or tool.get("name") != "web_search":
-        raise SandboxInputError(
-            f"tools.{index}: Input tag '{kind}' found using 'type' does not "
-            "match any of the expected tags"
-        )
-    return True
+def _said(content: Any) -> str:
+    """What the user typed: the last text block (clients put reminders and context first)."""
+    if isinstance(content, str):
+        return content
+    texts = [b.get("text", "") for b in content if b.get("type") == "text"]
+    return texts[-1] if texts else ""
 
 
 def _images(messages: list[dict[str, Any]]) -> list[str]:
     phrases: list[str] = []
     for message in messages:
-        for block in _blocks(message) if message["role"] == "user" else ():
+        for block in blocks_of(message) if message["role"] == "user" else ():
             source = block.get("source") or {}
             if block.get("type") != "image":
                 continue
@@ -239,52 +106,114 @@ def _images(messages: list[dict[str, Any]]) -> list[str]:
     return phrases
 
 
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    output_format = (body.get("output_config") or {}).get("format")
+    if output_format is None:
+        return None
+    return {"type": "json_schema", "json_schema": {"schema": output_format["schema"]}}
+
+
 def conversation(body: dict[str, Any]) -> Conversation:
-    messages = body["messages"]
+    messages = [m for m in body["messages"] if m["role"] != "system"]
     spoken = [
         m
         for m in messages
         if m["role"] == "user" and (isinstance(m["content"], str) or _text_of(m["content"]))
     ]
     results = [
-        _text_of(b.get("content", "")) for m in messages for b in _blocks(m)
+        _text_of(b.get("content", "")) for m in messages for b in blocks_of(m)
         if b.get("type") == "tool_result"
     ]  # fmt: skip
-    last = _blocks(messages[-1])
-    answering = messages[-1]["role"] == "user" and any(b.get("type") == "tool_result" for b in last)
+    last = blocks_of(messages[-1]) if messages else []
+    answering = any(b.get("type") == "tool_result" for b in last) and messages[-1]["role"] == "user"
     choice = body.get("tool_choice") or {}
     modes = {"any": "required", "tool": "named", "none": "none"}
     return Conversation(
-        user_text=_text_of(spoken[-1]["content"]) if spoken else "",
+        user_text=_said(spoken[-1]["content"]) if spoken else "",
         images=_images(messages),
         tool_results=results if answering else None,
         tools=[
             ToolSpec(t["name"], t["input_schema"])
             for t in body.get("tools") or ()
-            if "input_schema" in t
+            if t.get("type") in (None, "custom") and not t.get("defer_loading")
         ],
         tool_mode=modes.get(str(choice.get("type")), "auto"),
         named_tool=choice.get("name"),
         parallel_tools=not choice.get("disable_parallel_tool_use"),
         max_tokens=body["max_tokens"],
         stop=list(body.get("stop_sequences") or ()),
+        response_format=_response_format(body),
     )
 
 
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _block_tokens(block: dict[str, Any]) -> int:
+    kind = block.get("type")
+    if kind == "text":
+        return _words(str(block.get("text", "")))
+    if kind == "image":
+        return 85
+    if kind == "tool_use":
+        return 1 + len(json.dumps(block.get("input", {}))) // 4
+    if kind == "tool_result":
+        content = block.get("content", "")
+        inner = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        return 1 + sum(_block_tokens(b) for b in inner if isinstance(b, dict))
+    if kind == "thinking":
+        return _words(str(block.get("thinking", "")))
+    return 1
+
+
+def _key(block: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
+
+
+def _ttl(block: dict[str, Any]) -> str | None:
+    control = block.get("cache_control")
+    return str(control.get("ttl", "5m")) if isinstance(control, dict) else None
+
+
+def segments(body: dict[str, Any]) -> list[Segment]:
+    """The prompt in the order the API caches it: tools, system, messages."""
+    out = [Segment(_key(t), len(json.dumps(t)) // 4, _ttl(t)) for t in body.get("tools") or ()]
+    system = body.get("system") or []
+    for block in [{"type": "text", "text": system}] if isinstance(system, str) else system:
+        out.append(Segment(_key(block), _words(str(block.get("text", ""))), _ttl(block)))
+    for message in body["messages"]:
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for i, block in enumerate(blocks):
+            framing = 4 if i == 0 else 0  # each message's role and turn markers
+            key = message["role"] + _key(block)
+            out.append(Segment(key, framing + _block_tokens(block), _ttl(block)))
+    top = body.get("cache_control")
+    if isinstance(top, dict) and out:
+        # A top-level cache_control marks the last cacheable block.
+        last = out[-1]
+        out[-1] = Segment(last.key, last.tokens, str(top.get("ttl", "5m")))
+    return out
+
+
 def count_tokens_of(body: dict[str, Any]) -> int:
-    messages = body["messages"]
-    words = sum(len(_text_of(m["content"]).split()) + 4 for m in messages)
-    system = body.get("system") or ""
-    words += len((system if isinstance(system, str) else _text_of(system)).split())
-    images = 85 * sum(1 for m in messages for b in _blocks(m) if b.get("type") == "image")
-    tools = len(json.dumps(body["tools"])) // 4 if body.get("tools") else 0
-    return words + images + tools
+    return sum(s.tokens for s in segments(body))
 
 
-def _content(reply: Answer) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+def _thinking_block(body: dict[str, Any], hint: str) -> tuple[dict[str, Any] | None, int]:
+    """The thinking block of the answer (shown or omitted, always signed) and its tokens."""
+    if not thinking_on(body):
+        return None, 0
+    thought = f"The user wants an answer about {hint}; answer it plainly."
+    shown = "" if body["thinking"].get("display") == "omitted" else thought
+    return {"type": "thinking", "thinking": shown, "signature": sign(thought)}, _words(thought)
+
+
+def _content(reply: Answer, thinking: dict[str, Any] | None) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [thinking] if thinking is not None else []
     if reply.content:
-        blocks.append({"type": "text", "text": reply.content})
+        blocks.append({"type": "text", "text": reply.content, "citations": None})
     for call in reply.tool_calls:
         block_id = "toolu_01" + call.id.removeprefix("call_")
         blocks.append(
@@ -304,39 +233,77 @@ def _stop(reply: Answer) -> tuple[str, str | None]:
     return _STOP_REASONS[reply.finish_reason], None
 
 
+def _usage(body: dict[str, Any], checked: Checked, request: web.Request, output: int,
+           thinking: int) -> dict[str, Any]:  # fmt: skip
+    prompt = segments(body)
+    cached = cache_of(request).marked(prompt, checked.model.cache_minimum)
+    written = cached.write_5m + cached.write_1h
+    return {
+        "input_tokens": sum(s.tokens for s in prompt) - cached.read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": cached.read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": cached.write_5m,
+            "ephemeral_1h_input_tokens": cached.write_1h,
+        },
+        "output_tokens": output,
+        "output_tokens_details": {"thinking_tokens": thinking},
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "inference_geo": None,
+        "speed": None,
+    }
+
+
 def _sse(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
 
 
-def _events(message: dict[str, Any], reply: Answer) -> list[bytes]:
+def _block_events(index: int, block: dict[str, Any]) -> list[bytes]:
+    kind = block["type"]
+    opened = {
+        "text": {"type": "text", "text": "", "citations": None},
+        "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+    }.get(kind, {**block, "input": {}})
+    events = [_sse("content_block_start", {"index": index, "content_block": opened})]
+    deltas: list[dict[str, Any]] = []
+    if kind == "text":
+        words = block["text"].split(" ")
+        deltas = [
+            {"type": "text_delta", "text": (" " if i else "") + w} for i, w in enumerate(words)
+        ]
+    elif kind == "thinking":
+        if block["thinking"]:
+            deltas.append({"type": "thinking_delta", "thinking": block["thinking"]})
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    else:
+        arguments = json.dumps(block["input"])
+        fragments = [""] + [arguments[i : i + 8] for i in range(0, len(arguments), 8)]
+        deltas = [{"type": "input_json_delta", "partial_json": f} for f in fragments]
+    events += [_sse("content_block_delta", {"index": index, "delta": d}) for d in deltas]
+    events.append(_sse("content_block_stop", {"index": index}))
+    return events
+
+
+def _events(message: dict[str, Any]) -> list[bytes]:
+    usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
-    start["usage"] = {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1}
+    start["usage"] = {**usage, "output_tokens": 1}
     events = [_sse("message_start", {"message": start}), _sse("ping", {})]
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            events.append(
-                _sse(
-                    "content_block_start",
-                    {"index": index, "content_block": {"type": "text", "text": ""}},
-                )
-            )
-            for i, word in enumerate(block["text"].split(" ")):
-                delta = {"type": "text_delta", "text": (" " if i else "") + word}
-                events.append(_sse("content_block_delta", {"index": index, "delta": delta}))
-        else:
-            opened = {**block, "input": {}}
-            events.append(_sse("content_block_start", {"index": index, "content_block": opened}))
-            arguments = json.dumps(block["input"])
-            fragments = [""] + [arguments[i : i + 8] for i in range(0, len(arguments), 8)]
-            for fragment in fragments:
-                delta = {"type": "input_json_delta", "partial_json": fragment}
-                events.append(_sse("content_block_delta", {"index": index, "delta": delta}))
-        events.append(_sse("content_block_stop", {"index": index}))
+        events += _block_events(index, block)
         if index == 0:
             events.append(_sse("ping", {}))
-    delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
-    usage = {"output_tokens": message["usage"]["output_tokens"]}
-    events.append(_sse("message_delta", {"delta": delta, "usage": usage}))
+    delta = {
+        "stop_reason": message["stop_reason"],
+        "stop_sequence": message["stop_sequence"],
+        "stop_details": None,
+        "container": None,
+    }
+    fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+              "output_tokens", "output_tokens_details", "server_tool_use")  # fmt: skip
+    final = {name: usage[name] for name in fields}
+    events.append(_sse("message_delta", {"delta": delta, "usage": final}))
     events.append(_sse("message_stop", {}))
     return events
 
@@ -359,7 +326,7 @@ def endpoint(
             return await handler(request, body, fault)
         except SandboxInputError as exc:
             return error(400, str(exc))
-        except _NotFound as exc:
+        except UnknownModel as exc:
             return error(404, str(exc))
 
     return wrapped
@@ -367,18 +334,24 @@ def endpoint(
 
 @endpoint
 async def messages(request: web.Request, body: dict[str, Any], fault: Fault) -> web.StreamResponse:
-    validate(body)
-    reply = answer(conversation(body))
+    checked = validate(body, betas_of(request))
+    talk = conversation(body)
+    reply = answer(talk)
+    thinking, thought = _thinking_block(body, hint_of(talk.user_text))
     stop_reason, stop_sequence = _stop(reply)
+    output = max(reply.tokens, 1) + thought
     message = {
         "id": "msg_01" + secrets.token_hex(11),
         "type": "message",
         "role": "assistant",
         "model": body["model"],
-        "content": _content(reply),
+        "content": _content(reply, thinking),
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
-        "usage": {"input_tokens": count_tokens_of(body), "output_tokens": max(reply.tokens, 1)},
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
+        "usage": _usage(body, checked, request, output, thought),
     }
     headers = {"request-id": "req_" + secrets.token_hex(12)}
     if not body.get("stream"):
@@ -386,14 +359,14 @@ async def messages(request: web.Request, body: dict[str, Any], fault: Fault) -> 
     response = web.StreamResponse(
         headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
-    return await write_events(request, response, _events(message, reply), fault)
+    return await write_events(request, response, _events(message), fault)
 
 
 @endpoint
 async def count_tokens(
     request: web.Request, body: dict[str, Any], fault: Fault
 ) -> web.StreamResponse:
-    validate(body, counting=True)
+    validate(body, betas_of(request), counting=True)
     return web.json_response({"input_tokens": count_tokens_of(body)})
 
 

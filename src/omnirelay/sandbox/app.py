@@ -19,6 +19,7 @@ from omnirelay.sandbox import (
     openai_responses,
     suno,
 )
+from omnirelay.sandbox.caching import PROMPT_CACHE, PromptCache
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,6 +88,7 @@ def build_sandbox_app(
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
     app[SANDBOX_KEY] = api_key
     app[FILE_STORE] = FileStore()
+    app[PROMPT_CACHE] = PromptCache()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/files/{name}", serve_file)
     anthropic.add_routes(app)

@@ -53,26 +53,45 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def count_prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None) -> int:
-    total = 0
+def json_tokens(value: Any) -> list[str]:
+    """A JSON value as tokens of four characters (what tool definitions cost)."""
+    text = json.dumps(value)
+    return [text[i : i + 4] for i in range(0, len(text) - 3, 4)]
+
+
+def prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None) -> list[str]:
+    """An OpenAI prompt as the sandbox's tokens: the tools, then per message four framing
+    tokens, its words and 85 tokens an image. Prompt caching compares these."""
+    tokens = json_tokens(tools) if tools else []
     for message in messages:
-        total += 4 + len(text_of(message.get("content")).split())
-        if isinstance(message.get("content"), list):
-            total += 85 * sum(
-                1
-                for p in message["content"]
-                if isinstance(p, dict) and p.get("type") == "image_url"
-            )
-    if tools:
-        total += len(json.dumps(tools)) // 4
-    return total
+        content = message.get("content")
+        tokens += [f"<{message.get('role')}>"] * 4
+        tokens += text_of(content).split()
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                url = str((part.get("image_url") or {}).get("url", ""))
+                tokens += [hashlib.sha256(url.encode()).hexdigest()[:8]] * 85
+    return tokens
+
+
+def count_prompt_tokens(messages: list[dict[str, Any]], tools: list[Any] | None) -> int:
+    return len(prompt_tokens(messages, tools))
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def decode_base64(data: str) -> bytes:
+    """Base64 as the vendors take it: either alphabet, padding optional."""
+    data = data.strip().translate(_URL_SAFE)
+    return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
 
 
 def describe_inline(media_type: str, data: str, param: str = "messages") -> str:
     """The phrase for an inline base64 image; bad data is a 400, as with the real APIs."""
     try:
-        raw = base64.b64decode(data, validate=True)
-    except binascii.Error as exc:
+        raw = decode_base64(data)
+    except (binascii.Error, ValueError) as exc:
         raise SandboxInputError("invalid base64 image data", param) from exc
     return f"an inline {media_type or 'image'} of {len(raw)} bytes"
 
@@ -127,7 +146,7 @@ class Conversation:
     choice_index: int = 0
 
 
-def _hint(text: str) -> str:
+def hint_of(text: str) -> str:
     words = [w.strip(".,!?;:'\"()") for w in text.split()]
     capitals = [w for w in words if w[:1].isupper()]
     return (capitals[-1] if capitals else (words[-1] if words else "")) or "example"
@@ -152,7 +171,7 @@ def _tool_calls(conversation: Conversation) -> list[ToolCall]:
         chosen = chosen or tools[:1]
     if not conversation.parallel_tools:
         chosen = chosen[:1]
-    hint = _hint(user_text)
+    hint = hint_of(user_text)
     return [
         ToolCall(
             id=_call_id(user_text + t.name, i),
@@ -183,7 +202,7 @@ def answer(conversation: Conversation) -> Answer:
         if conversation.choice_index:
             content += f" (choice {conversation.choice_index})"
     response_format = conversation.response_format or {}
-    hint = _hint(conversation.user_text)
+    hint = hint_of(conversation.user_text)
     if response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
         return Answer(content=json.dumps(example_for(schema, hint)))

@@ -11,10 +11,12 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from omnirelay.sandbox.caching import cache_of
 from omnirelay.sandbox.chat import (
     Answer,
     Conversation,
@@ -23,8 +25,19 @@ from omnirelay.sandbox.chat import (
     answer,
     describe_inline,
     describe_url,
+    hint_of,
 )
 from omnirelay.sandbox.faults import Fault, apply_before, fault_for, write_events
+from omnirelay.sandbox.gemini_rules import (
+    THINKING_MODELS,
+    check_output_limit,
+    check_schema,
+    check_thinking,
+    prompt_tokens,
+    text_of,
+    thinks,
+)
+from omnirelay.sandbox.signatures import sign, signed_thinking
 
 MODELS = {
     "gemini-2.0-flash": "chat",
@@ -52,7 +65,6 @@ _CONFIG_FIELDS = frozenset(
     }
 )  # fmt: skip
 _PART_DATA = ("text", "inlineData", "fileData", "functionCall", "functionResponse")
-_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.\-]{0,63}$")
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -117,18 +129,6 @@ def _unknown(where: str, keys: Any, known: frozenset[str]) -> None:
         )
 
 
-def _check_schema(schema: Any, where: str) -> None:
-    if not isinstance(schema, dict):
-        raise SandboxInputError(f"{where}: a schema must be an object")
-    kind = schema.get("type")
-    if kind is not None and str(kind).upper() not in _TYPES:
-        raise SandboxInputError(f"{where}.type: invalid value {kind!r}")
-    for name, sub in (schema.get("properties") or {}).items():
-        _check_schema(sub, f"{where}.properties[{name}]")
-    if "items" in schema:
-        _check_schema(schema["items"], f"{where}.items")
-
-
 def _check_part(part: Any, where: str) -> None:
     if not isinstance(part, dict):
         raise SandboxInputError(f"{where}: a part must be an object")
@@ -139,6 +139,9 @@ def _check_part(part: Any, where: str) -> None:
     if "inlineData" in part:
         blob = part["inlineData"]
         describe_inline(str(blob.get("mimeType", "")), str(blob.get("data", "")), where)
+    signature = part.get("thoughtSignature")
+    if signature is not None and signed_thinking(str(signature)) is None:
+        raise SandboxInputError(f"{where}.thoughtSignature: Invalid thought signature")
     if "fileData" in part and not part["fileData"].get("fileUri"):
         raise SandboxInputError(f"{where}.fileData.fileUri is required")
     call = part.get("functionCall") or part.get("functionResponse")
@@ -173,6 +176,21 @@ def _check_pairs(contents: list[dict[str, Any]]) -> None:
             )
 
 
+def _check_tools(tools: list[dict[str, Any]]) -> None:
+    for i, tool in enumerate(tools):
+        _unknown(f"tools[{i}]", tool, _TOOL_KINDS)
+        for j, declaration in enumerate(tool.get("functionDeclarations") or ()):
+            where = f"tools[{i}].function_declarations[{j}]"
+            if not _NAME.match(str(declaration.get("name", ""))):
+                raise SandboxInputError(f"{where}.name: Invalid function name")
+            if "parameters" in declaration and "parametersJsonSchema" in declaration:
+                raise SandboxInputError(
+                    f"{where}: parameters and parameters_json_schema are mutually exclusive"
+                )
+            if "parameters" in declaration:
+                check_schema(declaration["parameters"], f"{where}.parameters")
+
+
 def validate(body: dict[str, Any]) -> None:
     _unknown("", body, _FIELDS)
     contents = body.get("contents")
@@ -194,14 +212,9 @@ def validate(body: dict[str, Any]) -> None:
     temperature = config.get("temperature")
     if temperature is not None and not 0 <= temperature <= 2:
         raise SandboxInputError("generationConfig.temperature: must be between 0 and 2")
-    for i, tool in enumerate(body.get("tools") or ()):
-        _unknown(f"tools[{i}]", tool, _TOOL_KINDS)
-        for j, declaration in enumerate(tool.get("functionDeclarations") or ()):
-            where = f"tools[{i}].function_declarations[{j}]"
-            if not _NAME.match(str(declaration.get("name", ""))):
-                raise SandboxInputError(f"{where}.name: Invalid function name")
-            if "parameters" in declaration:
-                _check_schema(declaration["parameters"], f"{where}.parameters")
+    _check_tools(body.get("tools") or [])
+    if "responseSchema" in config:
+        check_schema(config["responseSchema"], "generation_config.response_schema")
     mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
     if mode is not None and mode not in ("AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED"):
         raise SandboxInputError(f"toolConfig.functionCallingConfig.mode: invalid value {mode!r}")
@@ -213,8 +226,11 @@ _TOOL_KINDS = frozenset(
     computerUse fileSearch googleMaps enterpriseWebSearch retrieval mcpServers""".split()
 )
 _FREE_FORM = frozenset(
-    {"args", "response", "parameters", "responseSchema", "responseJsonSchema", "sandbox_fault"}
-)
+    {
+        "args", "response", "parameters", "parametersJsonSchema", "responseSchema",
+        "responseJsonSchema", "sandbox_fault",
+    }
+)  # fmt: skip
 
 
 def _camelize(value: Any) -> Any:
@@ -252,8 +268,7 @@ def _result_text(response: dict[str, Any]) -> str:
     return json.dumps(response)
 
 
-def _text(content: dict[str, Any]) -> str:
-    return " ".join(p["text"] for p in content["parts"] if "text" in p and not p.get("thought"))
+_text = text_of
 
 
 def _image_phrase(part: dict[str, Any]) -> str | None:
@@ -284,11 +299,20 @@ def conversation(body: dict[str, Any]) -> Conversation:
     config = body.get("generationConfig") or {}
     json_mode = config.get("responseMimeType") == "application/json"
     return Conversation(
-        user_text=_text(spoken[-1]) if spoken else "",
+        # What the user typed: the last text part (clients put their context first).
+        user_text=[p["text"] for p in spoken[-1]["parts"] if "text" in p and not p.get("thought")][
+            -1
+        ]
+        if spoken
+        else "",
         images=images,
         tool_results=results if answering else None,
         tools=[
-            ToolSpec(d["name"], _lower_types(d.get("parameters") or {"type": "object"}))
+            ToolSpec(
+                d["name"],
+                d.get("parametersJsonSchema")
+                or _lower_types(d.get("parameters") or {"type": "object"}),
+            )
             for t in body.get("tools") or ()
             for d in t.get("functionDeclarations") or ()
         ],
@@ -308,52 +332,96 @@ def _response_format(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def count_tokens_of(body: dict[str, Any]) -> int:
-    contents = body.get("contents") or []
-    words = sum(4 + len(_text(c).split()) for c in contents)
-    images = 258 * sum(
-        1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p
-    )
-    system = body.get("systemInstruction")
-    if system:
-        words += len(_text(system).split())
-    tools = len(json.dumps(body["tools"])) // 4 if body.get("tools") else 0
-    return words + images + tools
+    return len(prompt_tokens(body))
 
 
-def _parts(reply: Answer) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    tokens: int
+    cached: int = 0
+    thoughts: str | None = None  # what the model thought, if it thinks
+    show: bool = False  # includeThoughts
+    signs: bool = False  # thinking with function calling: the answer carries a signature
+
+
+def _parts(reply: Answer, prompt: _Prompt) -> list[dict[str, Any]]:
+    """The answer's parts: thought summary first (when asked for), the signature on the first
+    part after it, as Gemini signs its thinking."""
     parts: list[dict[str, Any]] = []
+    if prompt.thoughts is not None and prompt.show:
+        parts.append({"text": prompt.thoughts, "thought": True})
     if reply.content:
         parts.append({"text": reply.content})
     parts += [
         {"functionCall": {"name": c.name, "args": json.loads(c.arguments)}}
         for c in reply.tool_calls
     ]
+    if prompt.thoughts is not None and prompt.signs:
+        signed = next((p for p in parts if not p.get("thought")), None)
+        if signed is not None:
+            signed["thoughtSignature"] = sign(prompt.thoughts)
     return parts
 
 
-def _usage(prompt: int, reply: Answer) -> dict[str, int]:
+def _usage(prompt: _Prompt, reply: Answer) -> dict[str, int]:
     output = max(reply.tokens, 1)
-    return {
-        "promptTokenCount": prompt,
+    thoughts = len(prompt.thoughts.split()) if prompt.thoughts is not None else 0
+    usage = {
+        "promptTokenCount": prompt.tokens,
         "candidatesTokenCount": output,
-        "totalTokenCount": prompt + output,
+        "totalTokenCount": prompt.tokens + output + thoughts,
     }
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    if prompt.cached:
+        usage["cachedContentTokenCount"] = prompt.cached
+    return usage
 
 
-def _chunks(base: dict[str, Any], reply: Answer, prompt: int, finish: str) -> list[bytes]:
-    """Text a few words a chunk, function calls whole; the last chunk has the finish reason."""
+def _prompt(request: web.Request, body: dict[str, Any], model: str, hint: str) -> _Prompt:
+    tokens = prompt_tokens(body)
+    config = (body.get("generationConfig") or {}).get("thinkingConfig")
+    limits = THINKING_MODELS.get(model)
+    if limits is None:
+        # Implicit caching is a feature of the thinking (2.5) models.
+        return _Prompt(len(tokens))
+    cached = cache_of(request).automatic(tokens, limits.cache_minimum)
+    if not thinks(model, config):
+        return _Prompt(len(tokens), cached)
+    thoughts = f"Thinking about {hint}: the plain answer fits."
+    show = bool((config or {}).get("includeThoughts"))
+    return _Prompt(len(tokens), cached, thoughts, show, signs=bool(body.get("tools")))
+
+
+def _pieces(parts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Parts as chunks arrive: thoughts whole, text a few words a chunk (the first keeps the
+    part's signature), function calls together."""
     pieces: list[list[dict[str, Any]]] = []
-    words = (reply.content or "").split(" ") if reply.content else []
-    for i in range(0, len(words), 2):
-        pieces.append([{"text": (" " if i else "") + " ".join(words[i : i + 2])}])
-    calls = [p for p in _parts(reply) if "functionCall" in p]
+    calls = [p for p in parts if "functionCall" in p]
+    for part in parts:
+        if part.get("thought"):
+            pieces.append([part])
+        elif "text" in part:
+            words = part["text"].split(" ")
+            for i in range(0, len(words), 2):
+                text = (" " if i else "") + " ".join(words[i : i + 2])
+                extra = {k: v for k, v in part.items() if k != "text"} if i == 0 else {}
+                pieces.append([{"text": text, **extra}])
     if calls:
         pieces.append(calls)
-    pieces = pieces or [[{"text": ""}]]
+    return pieces or [[{"text": ""}]]
+
+
+def _chunks(base: dict[str, Any], reply: Answer, prompt: _Prompt, finish: str) -> list[bytes]:
+    """The answer as SSE chunks; the last one has the finish reason and the whole usage."""
+    pieces = _pieces(_parts(reply, prompt))
     events = []
     for i, parts in enumerate(pieces):
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        usage: dict[str, int] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+        usage: dict[str, int] = {
+            "promptTokenCount": prompt.tokens,
+            "totalTokenCount": prompt.tokens,
+        }
         if i == len(pieces) - 1:
             candidate["finishReason"] = finish
             usage = _usage(prompt, reply)
@@ -373,8 +441,12 @@ async def generate(
 ) -> web.StreamResponse:
     _check_model(model, "chat")
     validate(body)
-    reply = answer(conversation(body))
-    prompt = count_tokens_of(body)
+    config = body.get("generationConfig") or {}
+    check_output_limit(model, config)
+    check_thinking(model, config.get("thinkingConfig"))
+    talk = conversation(body)
+    reply = answer(talk)
+    prompt = _prompt(request, body, model, hint_of(talk.user_text))
     finish = "MAX_TOKENS" if reply.finish_reason == "length" else "STOP"
     base = {"modelVersion": model, "responseId": secrets.token_urlsafe(16)}
     if stream:
@@ -383,7 +455,7 @@ async def generate(
         )
         return await write_events(request, response, _chunks(base, reply, prompt, finish), fault)
     candidate = {
-        "content": {"parts": _parts(reply), "role": "model"},
+        "content": {"parts": _parts(reply, prompt), "role": "model"},
         "finishReason": finish,
         "index": 0,
     }

@@ -18,12 +18,13 @@ from aiohttp import web
 from omnirelay.formats import multipart
 from omnirelay.formats.audio import estimate_duration
 from omnirelay.sandbox import media
+from omnirelay.sandbox.caching import cache_of
 from omnirelay.sandbox.chat import (
     Answer,
     SandboxInputError,
     answer_chat,
     answer_completion,
-    count_prompt_tokens,
+    prompt_tokens,
     validate_chat,
 )
 from omnirelay.sandbox.faults import Fault, apply_before, fault_for
@@ -35,6 +36,7 @@ MODELS = {
     "gpt-4.1": "chat",
     "gpt-4.1-mini": "chat",
     "gpt-3.5-turbo": "chat",
+    "o4-mini": "chat",
     "gpt-3.5-turbo-instruct": "completion",
     "text-embedding-3-small": "embedding",
     "text-embedding-3-large": "embedding",
@@ -46,6 +48,21 @@ MODELS = {
     "dall-e-2": "image",
 }
 EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
+# Models that reason: they take reasoning_effort (the others refuse it) and bill the hidden
+# reasoning as completion tokens, so many tokens an effort level here.
+REASONING_MODELS = frozenset({"o4-mini"})
+_REASONING_TOKENS = {"none": 0, "minimal": 8, "low": 32, "medium": 96, "high": 256}
+# The most completion tokens each chat model writes; asking for more is refused.
+MAX_OUTPUT = {
+    "gpt-4o": 16384,
+    "gpt-4o-mini": 16384,
+    "gpt-4.1": 32768,
+    "gpt-4.1-mini": 32768,
+    "gpt-3.5-turbo": 4096,
+    "o4-mini": 100000,
+}
+# Automatic prompt caching: prompts from 1,024 tokens, cached in steps of 128.
+CACHE_MINIMUM, CACHE_STEP = 1024, 128
 IMAGE_SIZES = {
     "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"},
     "dall-e-2": {"256x256", "512x512", "1024x1024"},
@@ -122,14 +139,49 @@ def _message(answer: Answer) -> dict[str, Any]:
     return message
 
 
-def _usage(prompt: int, completion: int) -> dict[str, Any]:
+def _usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
     return {
         "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens": completion + reasoning,
+        "total_tokens": prompt + completion + reasoning,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
     }
+
+
+def check_output_limit(body: dict[str, Any]) -> None:
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = MAX_OUTPUT.get(body["model"])
+    if isinstance(asked, int) and limit is not None and asked > limit:
+        raise SandboxInputError(
+            f"max_tokens is too large: {asked}. This model supports at most {limit} completion "
+            f"tokens, whereas you provided {asked}.",
+            "max_tokens",
+        )
+
+
+def _reasoning_tokens(body: dict[str, Any]) -> int:
+    """The hidden reasoning of a reasoning model; other models refuse reasoning_effort."""
+    effort = body.get("reasoning_effort")
+    if body["model"] not in REASONING_MODELS:
+        if effort is not None:
+            raise SandboxInputError(
+                "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                "reasoning_effort",
+            )
+        return 0
+    if effort is not None and effort not in _REASONING_TOKENS:
+        raise SandboxInputError(
+            f"Invalid value for 'reasoning_effort': {effort!r}.", "reasoning_effort"
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise SandboxInputError(
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+        )
+    return _REASONING_TOKENS[effort or "medium"]
 
 
 def _deltas(answer: Answer) -> list[dict[str, Any]]:
@@ -219,8 +271,11 @@ async def chat_completions(
     _check_model(body, "chat")
     n = int(body.get("n") or 1)
     answers = [answer_chat(body, i) for i in range(n)]
-    prompt = count_prompt_tokens(body["messages"], body.get("tools"))
-    usage = _usage(prompt, sum(a.tokens for a in answers))
+    check_output_limit(body)
+    reasoning = _reasoning_tokens(body)
+    tokens = prompt_tokens(body["messages"], body.get("tools"))
+    cached = cache_of(request).automatic(tokens, CACHE_MINIMUM, CACHE_STEP)
+    usage = _usage(len(tokens), sum(a.tokens for a in answers), cached, reasoning * n)
     base = {
         "id": "chatcmpl-" + secrets.token_hex(12),
         "object": "chat.completion",

@@ -42,7 +42,11 @@ def example_for(schema: Any, hint: str = "", root: Any = None, depth: int = 0) -
     if kind is None and "properties" in schema:
         kind = "object"
     if kind == "object":
+        # As a model does: the required properties, or all of them if the schema names none.
         properties = schema.get("properties", {})
+        required = schema.get("required")
+        if isinstance(required, list) and required:
+            properties = {k: v for k, v in properties.items() if k in required}
         return {
             name: example_for(sub, name if not hint else hint, root, depth + 1)
             for name, sub in properties.items()

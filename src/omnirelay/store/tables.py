@@ -66,6 +66,13 @@ models = Table(
     Column("per_second", BigInteger, nullable=False, default=0),
     Column("per_mchar", BigInteger, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Prompt caching, per 1M tokens: a cache read, a 5-minute and a 1-hour cache write.
+    # Zero means "priced as input".
+    Column("cache_read_per_mtok", BigInteger, nullable=False, default=0),
+    Column("cache_write_per_mtok", BigInteger, nullable=False, default=0),
+    Column("cache_write_1h_per_mtok", BigInteger, nullable=False, default=0),
+    # The most output tokens one answer may have (NULL: not known).
+    Column("max_output_tokens", Integer, nullable=True),
 )
 
 usage_records = Table(
@@ -86,6 +93,12 @@ usage_records = Table(
     Column("stream", Boolean, nullable=False, default=False),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Parts of prompt_tokens (cache read, 5-minute and 1-hour cache writes) and of
+    # completion_tokens (reasoning).
+    Column("cache_read_tokens", Integer, nullable=False, default=0),
+    Column("cache_write_tokens", Integer, nullable=False, default=0),
+    Column("cache_write_1h_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
     Index("ix_usage_key_created", "key_id", "created_at"),
     Index("ix_usage_request_id", "request_id"),
 )

@@ -23,6 +23,8 @@ class Source(msgspec.Struct):
 
 
 class Block(msgspec.Struct):
+    """Any content block; ``cache_control``, ``citations`` and the like are not read."""
+
     type: str
     text: str | None = None
     source: Source | None = None
@@ -32,6 +34,10 @@ class Block(msgspec.Struct):
     tool_use_id: str | None = None
     content: str | list[Block] | None = None
     is_error: bool | None = None
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None  # redacted_thinking
+    tool_name: str | None = None  # tool_reference (a deferred tool made visible)
 
 
 class Message(msgspec.Struct):
@@ -43,7 +49,24 @@ class Tool(msgspec.Struct):
     name: str
     description: str | None = None
     input_schema: dict[str, Any] | None = None
-    type: str | None = None
+    type: str | None = None  # None or "custom": a client tool; else a server tool
+    defer_loading: bool | None = None
+
+
+class Thinking(msgspec.Struct):
+    type: str  # enabled | adaptive | disabled | between_tools
+    budget_tokens: int | None = None
+    display: str | None = None  # summarized | omitted
+
+
+class OutputFormat(msgspec.Struct):
+    type: str
+    schema: dict[str, Any] | None = None
+
+
+class OutputConfig(msgspec.Struct):
+    effort: str | None = None
+    format: OutputFormat | None = None
 
 
 class ToolChoice(msgspec.Struct):
@@ -81,6 +104,17 @@ class Request(msgspec.Struct):
     top_k: int | None = None
     stop_sequences: list[str] | None = None
     metadata: Metadata | None = None
+    thinking: Thinking | None = None
+    output_config: OutputConfig | None = None
+
+
+class CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+
+class OutputTokensDetails(msgspec.Struct):
+    thinking_tokens: int = 0
 
 
 class Usage(msgspec.Struct):
@@ -88,14 +122,67 @@ class Usage(msgspec.Struct):
     output_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
+    cache_creation: CacheCreation | None = None
+    output_tokens_details: OutputTokensDetails | None = None
 
     def neutral(self) -> neutral.Usage:
-        prompt = (
-            (self.input_tokens or 0)
-            + (self.cache_creation_input_tokens or 0)
-            + (self.cache_read_input_tokens or 0)
+        """Anthropic's ``input_tokens`` leaves the cache out; the pivot's includes it."""
+        read = self.cache_read_input_tokens or 0
+        written = self.cache_creation_input_tokens or 0
+        hour = self.cache_creation.ephemeral_1h_input_tokens if self.cache_creation else 0
+        details = self.output_tokens_details
+        return neutral.Usage(
+            input_tokens=(self.input_tokens or 0) + written + read,
+            output_tokens=self.output_tokens or 0,
+            cache_read_tokens=read,
+            cache_write_tokens=max(written - hour, 0),
+            cache_write_1h_tokens=min(hour, written),
+            reasoning_tokens=details.thinking_tokens if details else 0,
         )
-        return neutral.Usage(prompt, self.output_tokens or 0)
+
+
+def usage_document(usage: neutral.Usage) -> dict[str, Any]:
+    """The current ``usage`` object, every field the published schema has."""
+    written = usage.cache_write_tokens + usage.cache_write_1h_tokens
+    fresh = usage.input_tokens - usage.cache_read_tokens - written
+    return {
+        "input_tokens": max(fresh, 0),
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": usage.cache_write_tokens,
+            "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"thinking_tokens": usage.reasoning_tokens},
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "inference_geo": None,
+        "speed": None,
+    }
+
+
+def message_document(
+    message_id: str,
+    model: str,
+    content: list[dict[str, Any]],
+    usage: neutral.Usage,
+    stop: str | None,
+    stop_sequence: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": stop_sequence,
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
+        "usage": usage_document(usage),
+    }
 
 
 class Response(msgspec.Struct):

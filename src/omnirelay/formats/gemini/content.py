@@ -7,6 +7,7 @@ order, so ids stay stable across turns and survive translation both ways.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import defaultdict, deque
 from typing import Any
@@ -16,6 +17,7 @@ import msgspec
 from omnirelay.errors import GatewayError, InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.decoding import decode_upstream
+from omnirelay.formats.gemini.schema import from_gemini_schema, to_gemini_schema
 from omnirelay.formats.gemini.stream import GeminiStreamDecoder, GeminiStreamEncoder
 from omnirelay.formats.gemini.wire import (
     FINISH_NAMES,
@@ -27,17 +29,18 @@ from omnirelay.formats.gemini.wire import (
     Part,
     Request,
     Response,
+    ThinkingConfig,
     ToolConfig,
     answer_parts,
+    content_parts,
     decode_client,
     encode_error,
-    encode_part,
-    from_gemini_schema,
+    encode_parts,
     stop_reason,
     stream_error,
     synthetic_id,
-    to_gemini_schema,
     usage_metadata,
+    with_thinking,
 )
 
 
@@ -60,17 +63,22 @@ class _Reader:
         out: list[neutral.Part] = []
         if role == "assistant":
             self.pending.clear()
-        for position, part in enumerate(content.parts):
-            converted = self.part(part, f"{index}", position)
+        for position, part in with_thinking(content.parts):
+            converted = (
+                part
+                if isinstance(part, neutral.Thinking)
+                else self.part(part, f"{index}", position)
+            )
             if converted is not None:
                 out.append(converted)
         return out
 
     def part(self, part: Part, seed: str, position: int) -> neutral.Part | None:
         if part.text is not None:
-            return None if part.thought else neutral.Text(part.text)
+            return neutral.Text(part.text)
         if part.inline_data is not None:
-            return neutral.Image(media_type=part.inline_data.mime_type, data=part.inline_data.data)
+            data = neutral.standard_base64(part.inline_data.data)
+            return neutral.Image(media_type=part.inline_data.mime_type, data=data)
         if part.file_data is not None:
             uri = part.file_data.file_uri
             media_type = part.file_data.mime_type or neutral.guess_media_type(uri)
@@ -93,8 +101,6 @@ class _Reader:
                 name=response.name,
                 is_error=is_error,
             )
-        if part.thought:
-            return None
         raise InvalidRequest("this kind of part cannot be sent to this model", param="contents")
 
 
@@ -111,6 +117,20 @@ def _tool_choice(config: ToolConfig | None) -> neutral.ToolChoice | None:
             else neutral.ToolChoice("required")
         )
     return neutral.ToolChoice("none") if mode == "NONE" else neutral.ToolChoice("auto")
+
+
+def _reasoning(config: ThinkingConfig | None) -> neutral.Reasoning | None:
+    if config is None:
+        return None
+    budget = config.thinking_budget
+    effort = config.thinking_level.lower() if config.thinking_level else None
+    if budget == 0 and effort is None:
+        effort = "none"
+    return neutral.Reasoning(
+        effort=effort,
+        budget_tokens=budget if budget is not None and budget > 0 else None,
+        include_thoughts=bool(config.include_thoughts),
+    )
 
 
 def from_request(raw: Request, *, model: str, stream: bool) -> neutral.Request:
@@ -151,6 +171,7 @@ def from_request(raw: Request, *, model: str, stream: bool) -> neutral.Request:
         json_schema=config.response_json_schema
         or (from_gemini_schema(config.response_schema) if config.response_schema else None),
         stream=stream,
+        reasoning=_reasoning(config.thinking_config),
     )
 
 
@@ -172,7 +193,9 @@ def _result_response(result: neutral.ToolResult) -> dict[str, Any]:
     return {"result": text}
 
 
-def _part(part: neutral.Part, names: dict[str, str]) -> dict[str, Any] | None:
+def _part(part: neutral.Part, names: dict[str, str]) -> dict[str, Any] | neutral.Thinking | None:
+    if isinstance(part, neutral.Thinking):
+        return part
     if isinstance(part, neutral.Text):
         return {"text": part.text} if part.text else None
     if isinstance(part, neutral.Image):
@@ -197,7 +220,7 @@ def _contents(messages: list[neutral.Message]) -> list[dict[str, Any]]:
     names: dict[str, str] = {}  # tool-call id → function name: Gemini answers by name
     out: list[dict[str, Any]] = []
     for message in messages:
-        parts = [p for p in (_part(part, names) for part in message.parts) if p is not None]
+        parts = encode_parts([p for p in (_part(x, names) for x in message.parts) if p is not None])
         if not parts:
             continue
         role = "model" if message.role == "assistant" else "user"
@@ -237,6 +260,36 @@ def _prompt(request: neutral.Request) -> dict[str, Any]:
     return body
 
 
+# Gemini models that think: 2.5 and later (3 and later by level), and the "thinking" models.
+_THINKING = re.compile(r"gemini-(?:2\.5|[3-9])|thinking")
+_LEVELS = re.compile(r"gemini-[3-9]")
+# Thinking budgets for an effort word, on models that take a budget (2.5 Flash allows 24576).
+_EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192}
+_MAX_BUDGET = 24576
+
+
+def thinking_config(reasoning: neutral.Reasoning | None, model: str) -> dict[str, Any] | None:
+    name = model.rsplit("/", 1)[-1].lower()
+    if reasoning is None or not _THINKING.search(name):
+        return None
+    config: dict[str, Any] = {"includeThoughts": reasoning.include_thoughts}
+    effort = reasoning.effort
+    if effort == "none":
+        if "pro" in name:
+            return None  # Pro models cannot turn thinking off: leave their default
+        config["thinkingBudget"] = 0
+        config["includeThoughts"] = False
+    elif reasoning.budget_tokens is not None:
+        config["thinkingBudget"] = min(reasoning.budget_tokens, _MAX_BUDGET)
+    elif effort is not None and _LEVELS.search(name):
+        config["thinkingLevel"] = "low" if effort in ("minimal", "low") else "high"
+    elif effort is not None:
+        config["thinkingBudget"] = _EFFORT_BUDGETS.get(effort, _MAX_BUDGET)
+    else:
+        config["thinkingBudget"] = -1  # adaptive: the model decides
+    return config
+
+
 def encode_request(request: neutral.Request, model: str) -> bytes:
     body = _prompt(request)
     config = {
@@ -250,6 +303,7 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
         "responseSchema": (
             to_gemini_schema(request.json_schema) if request.json_schema is not None else None
         ),
+        "thinkingConfig": thinking_config(request.reasoning, model),
     }
     generation = {k: v for k, v in config.items() if v is not None}
     if generation:
@@ -261,7 +315,7 @@ def decode_response(body: bytes) -> neutral.Response:
     raw = decode_upstream(body, Response)
     candidate = raw.candidates[0] if raw.candidates else None
     seed = raw.response_id or secrets.token_hex(8)
-    parts = answer_parts(candidate.content if candidate else None, seed)
+    parts = content_parts(candidate.content if candidate else None, seed)
     had_calls = any(isinstance(p, neutral.ToolCall) for p in parts)
     stop = stop_reason(candidate.finish_reason if candidate else None, had_calls)
     if candidate is None and raw.prompt_feedback and raw.prompt_feedback.block_reason:
@@ -277,7 +331,7 @@ def decode_response(body: bytes) -> neutral.Response:
 
 def encode_response(response: neutral.Response, model: str) -> bytes:
     candidate = {
-        "content": {"role": "model", "parts": [encode_part(p) for p in response.parts]},
+        "content": {"role": "model", "parts": answer_parts(response.parts)},
         "finishReason": FINISH_NAMES[response.stop],
         "index": 0,
     }

@@ -20,7 +20,7 @@ from omnirelay.formats.gemini.wire import (
     Content,
     ErrorBody,
     Response,
-    answer_parts,
+    content_parts,
     encode_part,
     stop_reason,
     stream_error,
@@ -72,9 +72,11 @@ class GeminiStreamDecoder:
 
     def _parts(self, content: Content | None) -> list[neutral.Event]:
         out: list[neutral.Event] = []
-        for part in answer_parts(content, self._seed, self._calls):
+        for part in content_parts(content, self._seed, self._calls):
             if isinstance(part, neutral.Text):
                 out.append(neutral.TextDelta(part.text))
+            elif isinstance(part, neutral.Thinking):
+                out.append(neutral.ThinkingDelta(part.text, part.signature))
             else:
                 out.append(neutral.ToolStart(self._calls, part.id, part.name))
                 out.append(neutral.ToolDelta(self._calls, part.arguments))
@@ -90,16 +92,23 @@ def _failure(error: ErrorBody) -> neutral.Failure:
 
 
 class GeminiStreamEncoder:
-    __slots__ = ("_finish", "_id", "_model", "_pending", "_usage")
+    """Thought text goes out as ``thought`` parts; a signature waits for the next part (as
+    Gemini puts it on the function call after the thinking)."""
+
+    __slots__ = ("_finish", "_id", "_model", "_pending", "_signature", "_usage")
 
     def __init__(self, model: str) -> None:
         self._model = model
         self._id = secrets.token_hex(12)
         self._pending: tuple[neutral.ToolStart, list[str]] | None = None
+        self._signature: str | None = None
         self._finish: neutral.Finish | None = None
         self._usage: neutral.Usage | None = None
 
     def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+        if self._signature is not None and parts:
+            parts = [{**parts[0], "thoughtSignature": self._signature}, *parts[1:]]
+            self._signature = None
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish is not None:
             candidate["finishReason"] = finish
@@ -122,6 +131,13 @@ class GeminiStreamEncoder:
     def feed(self, event: neutral.Event) -> list[bytes]:
         if isinstance(event, neutral.TextDelta):
             return [*self._flush(), self._chunk([{"text": event.text}])]
+        if isinstance(event, neutral.ThinkingDelta):
+            out = self._flush()
+            if event.text:
+                out.append(self._chunk([{"text": event.text, "thought": True}]))
+            if event.signature:
+                self._signature = event.signature
+            return out
         if isinstance(event, neutral.ToolStart):
             out = self._flush()
             self._pending = (event, [])

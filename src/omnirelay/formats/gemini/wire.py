@@ -5,6 +5,7 @@ schema conversion and the embedding envelopes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -79,6 +80,7 @@ class FunctionResponse(msgspec.Struct, rename="camel"):
 class Part(msgspec.Struct, rename="camel"):
     text: str | None = None
     thought: bool | None = None
+    thought_signature: str | None = None
     inline_data: Blob | None = None
     file_data: FileData | None = None
     function_call: FunctionCall | None = None
@@ -111,6 +113,12 @@ class ToolConfig(msgspec.Struct, rename="camel"):
     function_calling_config: FunctionCallingConfig | None = None
 
 
+class ThinkingConfig(msgspec.Struct, rename="camel"):
+    thinking_budget: int | None = None  # -1: as much as the model judges; 0: none
+    thinking_level: str | None = None  # Gemini 3: minimal | low | medium | high
+    include_thoughts: bool | None = None
+
+
 class GenerationConfig(msgspec.Struct, rename="camel"):
     temperature: float | None = None
     top_p: float | None = None
@@ -122,6 +130,7 @@ class GenerationConfig(msgspec.Struct, rename="camel"):
     response_schema: dict[str, Any] | None = None
     response_json_schema: dict[str, Any] | None = None
     seed: int | None = None
+    thinking_config: ThinkingConfig | None = None
 
 
 class Request(msgspec.Struct, rename="camel"):
@@ -141,11 +150,15 @@ class UsageMetadata(msgspec.Struct, rename="camel"):
     prompt_token_count: int = 0
     candidates_token_count: int = 0
     thoughts_token_count: int = 0
+    cached_content_token_count: int = 0
 
     def neutral(self) -> neutral.Usage:
-        # Thinking tokens are billed as output by Google.
+        # Thinking tokens are billed as output by Google; cached tokens are part of the prompt.
         return neutral.Usage(
-            self.prompt_token_count, self.candidates_token_count + self.thoughts_token_count
+            input_tokens=self.prompt_token_count,
+            output_tokens=self.candidates_token_count + self.thoughts_token_count,
+            cache_read_tokens=self.cached_content_token_count,
+            reasoning_tokens=self.thoughts_token_count,
         )
 
 
@@ -238,74 +251,40 @@ def stream_error(error: GatewayError) -> bytes:
     return encode_data(encode_error(error))
 
 
-_SCHEMA_KEYS = frozenset(
-    {
-        "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
-        "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
-        "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum",
-        "maximum",
-    }
-)  # fmt: skip
-
-
-def to_gemini_schema(schema: Any) -> Any:
-    """JSON Schema → Gemini's OpenAPI-style Schema (upper-case types, a subset of keywords)."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "type":
-            kinds = value if isinstance(value, list) else [value]
-            named = [k for k in kinds if k != "null"]
-            if len(named) < len(kinds):
-                out["nullable"] = True
-            if named:
-                out["type"] = str(named[0]).upper()
-        elif key == "properties" and isinstance(value, dict):
-            out[key] = {name: to_gemini_schema(sub) for name, sub in value.items()}
-        elif key == "items":
-            out[key] = to_gemini_schema(value)
-        elif key == "anyOf" and isinstance(value, list):
-            out[key] = [to_gemini_schema(sub) for sub in value]
-        elif key in _SCHEMA_KEYS:
-            out[key] = value
-    return out
-
-
-def from_gemini_schema(schema: Any) -> Any:
-    """Gemini's Schema → JSON Schema (lower-case types; Gemini-only keywords dropped)."""
-    if isinstance(schema, list):
-        return [from_gemini_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "type" and isinstance(value, str):
-            out[key] = value.lower()
-        elif key in ("properties",) and isinstance(value, dict):
-            out[key] = {name: from_gemini_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "anyOf"):
-            out[key] = from_gemini_schema(value)
-        elif key not in ("propertyOrdering", "nullable"):
-            out[key] = value
-    if schema.get("nullable") and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    return out
-
-
 def synthetic_id(seed: str, position: int, name: str) -> str:
     digest = hashlib.sha256(f"{seed}:{position}:{name}".encode()).hexdigest()[:24]
     return f"call_{digest}"
 
 
-def answer_parts(
-    content: Content | None, seed: str, first: int = 0
-) -> list[neutral.Text | neutral.ToolCall]:
-    """The text and function calls of one candidate; ``first`` numbers the calls (streams)."""
-    out: list[neutral.Text | neutral.ToolCall] = []
+def with_thinking(parts: list[Part]) -> Iterator[tuple[int, Part | neutral.Thinking]]:
+    """A content's parts in order (with their positions), thought parts and the signature
+    Gemini puts on the part after them (often a function call) joined into one ``Thinking``,
+    so the signature goes back where it came from."""
+    thought: list[str] = []
+    for position, part in enumerate(parts):
+        if part.thought:
+            thought.append(part.text or "")
+            if part.thought_signature:
+                yield position, neutral.Thinking("".join(thought), part.thought_signature)
+                thought = []
+            continue
+        if thought or part.thought_signature:
+            yield position, neutral.Thinking("".join(thought), part.thought_signature)
+            thought = []
+        yield position, part
+    if thought:
+        yield len(parts), neutral.Thinking("".join(thought))
+
+
+def content_parts(content: Content | None, seed: str, first: int = 0) -> list[neutral.AnswerPart]:
+    """The text, thinking and function calls of one candidate; ``first`` numbers the calls
+    (streams)."""
+    out: list[neutral.AnswerPart] = []
     calls = first
-    for part in content.parts if content else ():
-        if part.text and not part.thought:
+    for _, part in with_thinking(content.parts if content else []):
+        if isinstance(part, neutral.Thinking):
+            out.append(part)
+        elif part.text:
             out.append(neutral.Text(part.text))
         elif part.function_call is not None:
             call = part.function_call
@@ -330,9 +309,43 @@ def encode_part(part: neutral.Text | neutral.ToolCall) -> dict[str, Any]:
     return {"functionCall": call}
 
 
+def encode_parts(parts: list[dict[str, Any] | neutral.Thinking]) -> list[dict[str, Any]]:
+    """Gemini parts with thinking in Gemini's way: thought text as ``thought`` parts, the
+    signature on the part that follows (a thought part of its own if nothing follows)."""
+    out: list[dict[str, Any]] = []
+    signature: str | None = None
+    for part in parts:
+        if isinstance(part, neutral.Thinking):
+            if part.redacted is not None:
+                continue  # an encrypted Claude block means nothing here
+            if part.text:
+                out.append({"text": part.text, "thought": True})
+            signature = part.signature or signature
+            continue
+        if signature:
+            part = {**part, "thoughtSignature": signature}
+            signature = None
+        out.append(part)
+    if signature:
+        if out and out[-1].get("thought"):
+            out[-1]["thoughtSignature"] = signature
+        else:
+            out.append({"text": "", "thought": True, "thoughtSignature": signature})
+    return out
+
+
+def answer_parts(parts: list[neutral.AnswerPart]) -> list[dict[str, Any]]:
+    return encode_parts([p if isinstance(p, neutral.Thinking) else encode_part(p) for p in parts])
+
+
 def usage_metadata(usage: neutral.Usage) -> dict[str, int]:
-    return {
+    document = {
         "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": usage.output_tokens,
+        "candidatesTokenCount": usage.output_tokens - usage.reasoning_tokens,
         "totalTokenCount": usage.input_tokens + usage.output_tokens,
     }
+    if usage.reasoning_tokens:
+        document["thoughtsTokenCount"] = usage.reasoning_tokens
+    if usage.cache_read_tokens:
+        document["cachedContentTokenCount"] = usage.cache_read_tokens
+    return document

@@ -1,7 +1,13 @@
-"""OpenAI chat completions ↔ the neutral pivot: requests, answers, errors (streams: next door)."""
+"""OpenAI chat completions ↔ the neutral pivot: requests, answers, errors (streams: next door).
+
+Reasoning: ``reasoning_effort`` both ways (sent only to the models that take it), and the
+``reasoning_content`` that reasoning vendors of this format put beside the answer's content.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from typing import Any
 
@@ -16,8 +22,9 @@ from omnirelay.formats.openai.stream import (
     OpenAIStreamDecoder,
     OpenAIStreamEncoder,
     new_id,
+    usage_document,
 )
-from omnirelay.formats.openai.wire import encode_error
+from omnirelay.formats.openai.wire import Usage, encode_error
 from omnirelay.formats.sse import encode_data
 
 
@@ -48,6 +55,7 @@ class Message(msgspec.Struct):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    reasoning_content: str | None = None
 
 
 class FunctionDef(msgspec.Struct):
@@ -94,22 +102,19 @@ class Request(msgspec.Struct):
     tool_choice: str | NamedChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
 
 
 class AnswerMessage(msgspec.Struct):
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
+    reasoning_content: str | None = None
 
 
 class Choice(msgspec.Struct):
     message: AnswerMessage
     finish_reason: str | None = None
-
-
-class Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 class Response(msgspec.Struct):
@@ -168,7 +173,10 @@ def _messages(raw: list[Message]) -> tuple[list[str], list[neutral.Message]]:
             else:
                 messages.append(neutral.Message("user", said))
         elif message.role == "assistant":
-            parts: list[neutral.Part] = [p for p in _user_parts(message.content)]
+            parts: list[neutral.Part] = []
+            if message.reasoning_content:
+                parts.append(neutral.Thinking(message.reasoning_content))
+            parts += _user_parts(message.content)
             parts += [
                 neutral.ToolCall(c.id, c.function.name, c.function.arguments)
                 for c in message.tool_calls or ()
@@ -225,12 +233,55 @@ def decode_request(body: bytes, *, model: str, stream: bool) -> neutral.Request:
         schema_name=schema.name if schema is not None else "response",
         user=raw.user,
         stream=stream,
+        reasoning=neutral.Reasoning(effort=raw.reasoning_effort) if raw.reasoning_effort else None,
     )
+
+
+# The OpenAI models that take ``reasoning_effort`` (the o-series, gpt-5 and later, gpt-oss);
+# the others refuse the parameter. A router's ``openai/`` prefix is ignored.
+_REASONING_MODELS = re.compile(r"^(o\d|gpt-(?:[5-9]|\d{2})|gpt-oss|codex)")
+_EFFORTS = ("none", "minimal", "low", "medium", "high")
+# Thinking budgets (Claude's, Gemini's) as effort words.
+_BUDGET_EFFORT = ((1024, "minimal"), (4096, "low"), (16384, "medium"))
+
+
+def reasons(model: str) -> bool:
+    return _REASONING_MODELS.match(model.rsplit("/", 1)[-1].lower()) is not None
+
+
+def reasoning_effort(reasoning: neutral.Reasoning | None, model: str) -> str | None:
+    """The ``reasoning_effort`` for ``model``, or None to leave the model's default."""
+    if reasoning is None or not reasons(model):
+        return None
+    effort = reasoning.effort
+    if effort in _EFFORTS:
+        return effort
+    if effort is not None:
+        return "high"  # Claude's xhigh and max
+    budget = reasoning.budget_tokens
+    if budget is None:
+        return None  # adaptive: the model's own judgement
+    return next((word for limit, word in _BUDGET_EFFORT if budget <= limit), "high")
+
+
+def user_field(user: str) -> str:
+    """Claude Code's ``metadata.user_id`` is a JSON document; OpenAI wants a short id."""
+    if len(user) <= 64:
+        return user
+    return "user-" + hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+def function_parameters(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema as OpenAI takes it: the ``$schema`` dialect marker says nothing to it."""
+    if not schema:
+        return {"type": "object", "properties": {}}
+    return {k: v for k, v in schema.items() if k != "$schema"}
 
 
 def _content(parts: list[neutral.Text | neutral.Image]) -> str | list[dict[str, Any]]:
     if all(isinstance(p, neutral.Text) for p in parts):
-        return "".join(p.text for p in parts if isinstance(p, neutral.Text))
+        # Blocks of text (a client's context, then what the user typed) stay apart.
+        return "\n\n".join(p.text for p in parts if isinstance(p, neutral.Text))
     return [
         {"type": "text", "text": p.text}
         if isinstance(p, neutral.Text)
@@ -243,6 +294,7 @@ def _encode_message(message: neutral.Message) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     media = [p for p in message.parts if isinstance(p, neutral.Text | neutral.Image)]
     if message.role == "assistant":
+        # Thinking stays behind: OpenAI takes no reasoning back in chat messages.
         calls = [p for p in message.parts if isinstance(p, neutral.ToolCall)]
         text = "".join(p.text for p in media if isinstance(p, neutral.Text))
         entry: dict[str, Any] = {"role": "assistant", "content": text or None}
@@ -277,7 +329,7 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
                 "function": {
                     "name": t.name,
                     **({"description": t.description} if t.description else {}),
-                    "parameters": t.parameters or {"type": "object", "properties": {}},
+                    "parameters": function_parameters(t.parameters),
                 },
             }
             for t in request.tools
@@ -296,10 +348,16 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
         "temperature": request.temperature,
         "top_p": request.top_p,
         "seed": request.seed,
-        "user": request.user,
+        "user": user_field(request.user) if request.user else None,
         "stop": request.stop or None,
+        "reasoning_effort": reasoning_effort(request.reasoning, model),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    if reasons(model):
+        # Reasoning models take only their default sampling.
+        if body.get("temperature") not in (None, 1):
+            del body["temperature"]
+        body.pop("top_p", None)
     if request.json_schema is not None:
         schema = {"name": request.schema_name, "schema": request.json_schema}
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
@@ -313,10 +371,12 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
 
 def decode_response(body: bytes) -> neutral.Response:
     raw = decode_upstream(body, Response)
-    parts: list[neutral.Text | neutral.ToolCall] = []
+    parts: list[neutral.AnswerPart] = []
     stop = neutral.StopReason.END
     if raw.choices:
         choice = raw.choices[0]
+        if choice.message.reasoning_content:
+            parts.append(neutral.Thinking(choice.message.reasoning_content))
         content = choice.message.content or choice.message.refusal
         if content:
             parts.append(neutral.Text(content))
@@ -325,13 +385,12 @@ def decode_response(body: bytes) -> neutral.Response:
             for c in choice.message.tool_calls or ()
         ]
         stop = FINISH_REASONS.get(choice.finish_reason or "stop", neutral.StopReason.END)
-    usage = raw.usage or Usage()
     return neutral.Response(
         id=raw.id,
         model=raw.model,
         parts=parts,
         stop=stop,
-        usage=neutral.Usage(usage.prompt_tokens, usage.completion_tokens),
+        usage=(raw.usage or Usage()).neutral(),
     )
 
 
@@ -339,6 +398,9 @@ def encode_response(response: neutral.Response, model: str) -> bytes:
     text = "".join(p.text for p in response.parts if isinstance(p, neutral.Text))
     calls = [p for p in response.parts if isinstance(p, neutral.ToolCall)]
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    thought = "".join(p.text for p in response.parts if isinstance(p, neutral.Thinking))
+    if thought:
+        message["reasoning_content"] = thought
     if calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -359,11 +421,7 @@ def encode_response(response: neutral.Response, model: str) -> bytes:
                     "finish_reason": FINISH_NAMES[response.stop],
                 }
             ],
-            "usage": {
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.input_tokens + usage.output_tokens,
-            },
+            "usage": usage_document(usage),
         }
     )
 
@@ -388,9 +446,7 @@ class OpenAICodec:
             usage = msgspec.json.decode(body, type=_WithUsage).usage
         except msgspec.MsgspecError:
             return None
-        return (
-            None if usage is None else neutral.Usage(usage.prompt_tokens, usage.completion_tokens)
-        )
+        return None if usage is None else usage.neutral()
 
     def stream_decoder(self) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()

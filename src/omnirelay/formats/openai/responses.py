@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 import msgspec
 
@@ -59,11 +59,6 @@ _HOSTED_RECORDS = frozenset(
         "tool_search_output",
     }
 )
-
-
-# ``neutral.Thinking`` joins the message parts once every codec carries it (see neutral.Part);
-# until then a vendor's thinking cannot travel back to it inside a request.
-_PIVOT_CARRIES_THINKING = neutral.Thinking in get_args(neutral.Part)
 
 
 @dataclass(slots=True)
@@ -174,11 +169,11 @@ class _Conversation:
         """Another vendor's thinking, as the gateway wrote it, goes back into the pivot;
         OpenAI's encrypted reasoning means nothing elsewhere and stays out."""
         signature = signature_of(item.encrypted_content)
-        if signature is None or not _PIVOT_CARRIES_THINKING:
+        if signature is None:
             return
         text = "".join(p.text for p in item.summary or ())
         thinking = neutral.Thinking(text, signature=signature)
-        self._turn("assistant").parts.append(thinking)  # type: ignore[arg-type]
+        self._turn("assistant").parts.append(thinking)
 
     def _message(self, item: Item, where: str) -> None:
         role = item.role or "user"
@@ -371,7 +366,7 @@ def encode_request(request: neutral.Request, model: str) -> bytes:
 
 def decode_response(body: bytes) -> neutral.Response:
     raw = decode_upstream(body, Answer)
-    parts: list[neutral.Text | neutral.ToolCall] = []
+    parts: list[neutral.AnswerPart] = []
     for item in raw.output:
         if item.type == "message":
             text = "".join(p.text or p.refusal or "" for p in item.content or ())

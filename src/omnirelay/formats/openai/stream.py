@@ -10,7 +10,7 @@ import msgspec
 
 from omnirelay.errors import GatewayError, UpstreamError
 from omnirelay.formats import neutral
-from omnirelay.formats.openai.wire import StreamChunk, encode_error
+from omnirelay.formats.openai.wire import StreamChunk, Usage, encode_error
 from omnirelay.formats.sse import DONE, data_of, encode_data
 
 
@@ -29,17 +29,13 @@ class _Delta(msgspec.Struct):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[_ToolDelta] | None = None
+    reasoning_content: str | None = None
 
 
 class _Choice(msgspec.Struct):
     index: int = 0
     delta: _Delta = msgspec.field(default_factory=_Delta)
     finish_reason: str | None = None
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 class _Error(msgspec.Struct):
@@ -50,7 +46,7 @@ class _Chunk(msgspec.Struct):
     id: str = ""
     model: str = ""
     choices: list[_Choice] = []
-    usage: _Usage | None = None
+    usage: Usage | None = None
     error: _Error | None = None
 
 
@@ -72,6 +68,21 @@ FINISH_NAMES: dict[neutral.StopReason, str] = {
 
 def new_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
+
+
+def usage_document(usage: neutral.Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": usage.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
 
 
 class OpenAIStreamDecoder:
@@ -101,13 +112,15 @@ class OpenAIStreamDecoder:
         for choice in chunk.choices[:1]:  # translation serves one choice
             out += _choice_events(choice)
         if chunk.usage is not None:
-            out.append(neutral.Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
+            out.append(chunk.usage.neutral())
         return out
 
 
 def _choice_events(choice: _Choice) -> list[neutral.Event]:
     out: list[neutral.Event] = []
     delta = choice.delta
+    if delta.reasoning_content:
+        out.append(neutral.ThinkingDelta(delta.reasoning_content))
     text = delta.content or delta.refusal
     if text:
         out.append(neutral.TextDelta(text))
@@ -154,6 +167,9 @@ class OpenAIStreamEncoder:
             out.append(self._chunk({"role": "assistant", "content": ""}))
         if isinstance(event, neutral.TextDelta):
             out.append(self._chunk({"content": event.text}))
+        elif isinstance(event, neutral.ThinkingDelta):
+            if event.text:  # signatures have no place in this format
+                out.append(self._chunk({"reasoning_content": event.text}))
         elif isinstance(event, neutral.ToolStart):
             call = {
                 "index": event.index,
@@ -177,15 +193,7 @@ class OpenAIStreamEncoder:
         out: list[bytes] = []
         if self._include_usage:
             usage = self._usage or neutral.Usage()
-            chunk = {
-                **self._base,
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": usage.input_tokens,
-                    "completion_tokens": usage.output_tokens,
-                    "total_tokens": usage.input_tokens + usage.output_tokens,
-                },
-            }
+            chunk = {**self._base, "choices": [], "usage": usage_document(usage)}
             out.append(encode_data(msgspec.json.encode(chunk)))
         out.append(DONE)
         return out
@@ -228,7 +236,7 @@ class UsageChunkFilter:
             return [event]
         if chunk.usage is None:
             return [event]
-        self.usage = neutral.Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        self.usage = chunk.usage.neutral()
         if not self._keep_usage_chunk and not chunk.choices:
             return []
         return [event]

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from omnirelay.errors import GatewayError
+from omnirelay.formats import neutral
 
 
 class StreamOptions(msgspec.Struct, omit_defaults=True):
@@ -58,10 +59,31 @@ class ImageRequest(msgspec.Struct):
     style: str | None = None
 
 
+class PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = 0
+
+
+class CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = 0
+
+
 class Usage(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptDetails | None = None
+    completion_tokens_details: CompletionDetails | None = None
+
+    def neutral(self) -> neutral.Usage:
+        """OpenAI counts cached tokens inside ``prompt_tokens``, reasoning inside completion."""
+        cached = self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else 0
+        details = self.completion_tokens_details
+        return neutral.Usage(
+            input_tokens=self.prompt_tokens,
+            output_tokens=self.completion_tokens,
+            cache_read_tokens=cached or 0,
+            reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+        )
 
 
 class WithUsage(msgspec.Struct):
