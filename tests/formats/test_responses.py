@@ -15,7 +15,6 @@ from openai.types.responses import Response
 from omnirelay.errors import InvalidRequest
 from omnirelay.formats import neutral
 from omnirelay.formats.codec import codec, translation
-from omnirelay.formats.openai import responses as responses_codec
 from omnirelay.formats.openai import responses_items
 from omnirelay.formats.openai.responses import (
     answer_body,
@@ -339,9 +338,7 @@ def test_web_search_reaches_claude_and_gemini_their_own_way() -> None:
     assert [list(t) for t in _sent(beside, "gemini")["tools"]] == [["functionDeclarations"]]
 
 
-def test_another_vendors_thinking_round_trips_marked_and_never_reaches_openai(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_another_vendors_thinking_round_trips_marked_and_never_reaches_openai() -> None:
     thinking = neutral.Thinking("Let me think", signature="claude-sig")
     answer = neutral.Response(
         "x",
@@ -359,9 +356,7 @@ def test_another_vendors_thinking_round_trips_marked_and_never_reaches_openai(
     openai_own = {"type": "reasoning", "id": "rs_o", "summary": [], "encrypted_content": "gAAA"}
     turns = [{"role": "user", "content": "q"}, reasoning, openai_own,
              {"role": "assistant", "content": "Hi"}]  # fmt: skip
-    # Until the pivot carries thinking in requests, neither kind reaches another vendor.
-    assert _decode(input=turns).messages[1].parts == [neutral.Text("Hi")]
-    monkeypatch.setattr(responses_codec, "_PIVOT_CARRIES_THINKING", True)
+    # Our marked thinking goes back into the pivot; OpenAI's own encrypted reasoning does not.
     assert _decode(input=turns).messages[1].parts == [
         neutral.Thinking("Let me think", signature="claude-sig"), neutral.Text("Hi")
     ]  # fmt: skip

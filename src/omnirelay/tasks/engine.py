@@ -60,7 +60,10 @@ _CLIENT_FAULTS = (InvalidRequest, PermissionDenied, NotFound)
 
 def new_task_id() -> str:
     # 128 random bits, URL-safe: unguessable, so a task id reveals nothing and can't be probed.
-    return secrets.token_urlsafe(16)
+    # Never a leading "-": command lines (``omnirelay tasks watch ID``) would read an option.
+    while (task_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return task_id
 
 
 @dataclass(frozen=True, slots=True)

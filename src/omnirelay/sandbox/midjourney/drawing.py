@@ -63,7 +63,9 @@ def tile(prompt: str, seed: int, quadrant: int, size: int = TILE) -> Image.Image
     for _ in range(7):
         x0, y0 = rng.uniform(0, size * 0.8), rng.uniform(0, size * 0.8)
         w, h = rng.uniform(size * 0.1, size * 0.4), rng.uniform(size * 0.1, size * 0.4)
-        fill = _rgb(hue + rng.uniform(0.3, 0.7), rng.uniform(0.4, 0.9), rng.uniform(0.5, 1.0))
+        # Shapes stay near the tile's own hue so each quadrant's average colour stays its own
+        # (contrasting shapes averaged every tile towards grey).
+        fill = _rgb(hue + rng.uniform(-0.08, 0.08), rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0))
         box = (x0, y0, x0 + w, y0 + h)
         if rng.random() < 0.5:
             draw.ellipse(box, fill=fill, outline=(255, 255, 255), width=max(size // 128, 1))
