@@ -28,9 +28,15 @@ class Channel:
     model_map: Mapping[str, str]
     priority: int = 0
     weight: int = 1
+    groups: frozenset[str] | None = None  # the user groups it serves; None: every group
+    connect_timeout: float | None = None  # None: the gateway's settings
+    read_timeout: float | None = None
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
+
+    def serves(self, group: str) -> bool:
+        return self.groups is None or group in self.groups
 
 
 def _row_values(spec: ChannelSpec, box: SecretBox) -> dict[str, Any]:
@@ -88,6 +94,9 @@ async def load_channels(
                 model_map=dict(row.model_map or {}),
                 priority=row.priority,
                 weight=max(1, row.weight),
+                groups=frozenset(row.groups) if row.groups is not None else None,
+                connect_timeout=row.connect_timeout,
+                read_timeout=row.read_timeout,
             )
         )
     return loaded

@@ -69,6 +69,9 @@ class Settings:
     task_poll_max_seconds: float = 30.0
     task_lease_seconds: float = 60.0
     task_timeout_seconds: float = 7200.0
+    # The platform: usage detail older than this many days is deleted (0: kept forever; the
+    # hourly aggregates are always kept).
+    usage_retention_days: int = 0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -97,6 +100,8 @@ _ENV_NAMES: dict[str, str] = {
     "task_poll_max_seconds": "OMNIRELAY_TASK_POLL_MAX_SECONDS",
     "task_lease_seconds": "OMNIRELAY_TASK_LEASE_SECONDS",
     "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
+    "usage_retention_days": "OMNIRELAY_USAGE_RETENTION_DAYS",
+    "cache_ttl_seconds": "OMNIRELAY_CACHE_TTL_SECONDS",
 }
 
 

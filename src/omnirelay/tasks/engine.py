@@ -1,9 +1,9 @@
 """Submitting tasks and moving them to their end, with the money following exactly once.
 
-Billing: the task's price is reserved from the key when it is submitted; success charges it,
-and a failure of any kind (rejected upstream, failed upstream, timed out, lost) refunds it in
-full. Both go through ``TaskStore.finish``, whose conditional UPDATE lets only one process
-settle a task.
+Billing: the task's price (times the key's group ratio) is reserved from the key's account
+when it is submitted; success charges it, and a failure of any kind (rejected upstream, failed
+upstream, timed out, lost) refunds it in full. Both go through ``TaskStore.finish``, whose
+conditional UPDATE lets only one process settle a task.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from omnirelay.billing import Ledger
+from omnirelay.billing import Ledger, apply_ratio
 from omnirelay.channels import Channel
 from omnirelay.errors import (
     GatewayError,
@@ -25,6 +25,8 @@ from omnirelay.errors import (
     PermissionDenied,
 )
 from omnirelay.keys import KeyRecord
+from omnirelay.platform.context import current_group
+from omnirelay.platform.limits.admission import Limiter
 from omnirelay.routing import Router
 from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate, now_ms
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
@@ -84,6 +86,7 @@ class TaskEngine:
         webhooks: WebhookSender,
         renderers: Mapping[str, Renderer],
         timing: TaskTiming,
+        limiter: Limiter | None = None,
     ) -> None:
         self.store = store
         self.timing = timing
@@ -93,6 +96,7 @@ class TaskEngine:
         self._session = session
         self._webhooks = webhooks
         self._renderers = renderers
+        self._limiter = limiter
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -105,7 +109,19 @@ class TaskEngine:
         external = submission.external_task_id
         if external is not None and await self.store.external_id_taken(key.id, external):
             raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
-        reserved = await self._ledger.reserve(key, submission.price)
+        price = apply_ratio(submission.price, key.ratio_ppm)
+        admission = None
+        if self._limiter is not None:
+            admission = await self._limiter.admit(key, tokens=0, cost=price, ticket=new_task_id())
+        try:
+            hold = await self._ledger.reserve(key, price)
+        finally:
+            # Requests and tasks in flight count while the submission runs; its spending is
+            # counted when the task is charged (``Limiter.charge`` at settlement).
+            if self._limiter is not None:
+                self._limiter.settle(admission, tokens=0, cost=0)
+        reserved = hold.amount
+        user_held = hold.account is not None and hold.account.user_id is not None
         now = now_ms()
         try:
             task = await self.store.insert(
@@ -120,8 +136,11 @@ class TaskEngine:
                     "progress": 0,
                     "callback_url": submission.callback_url,
                     "external_task_id": external,
-                    "price": submission.price,
+                    "price": price,
                     "reserved": reserved,
+                    "user_id": key.user_id,
+                    "user_held": user_held,
+                    "ratio_ppm": key.ratio_ppm,
                     "created_ms": now,
                     "updated_ms": now,
                     # If this process dies mid-submit, the poller fails and refunds the task
@@ -131,19 +150,19 @@ class TaskEngine:
                 }
             )
         except DuplicateExternalId as exc:
-            await self.store.release_hold(key.id, reserved)
+            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise InvalidRequest(
                 f"external_task_id '{external}' is already used by another task"
             ) from exc
         except BaseException:
-            await self.store.release_hold(key.id, reserved)
+            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise
         return await self._send(task, submission)
 
     async def _send(self, task: Task, submission: Submission) -> Task:
         failure: GatewayError | None = None
         request = TaskRequest(submission.action, submission.model, submission.body)
-        for channel in self._router.candidates(submission.model):
+        for channel in self._router.candidates(submission.model, current_group()):
             vendor = self._task_vendor(channel, submission.action)
             if vendor is None:
                 continue
@@ -266,6 +285,8 @@ class TaskEngine:
             )
             finished = await self.store.finish(task, outcome)
             if finished is not None:
+                if self._limiter is not None:
+                    self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
                 await self._notify(finished)
         elif update.status is TaskStatus.FAILED:
             await self._fail(task, update.failure or "the vendor reported a failure", 500)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from omnirelay.store import Database, api_keys, tasks, usage_records
+from omnirelay.store import Database, api_keys, tasks
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
+from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
 
 
 class DuplicateExternalId(Exception):
@@ -202,30 +202,34 @@ class TaskStore:
             row = (await conn.execute(statement)).first()
             if row is None:
                 return None
-            # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
-            await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == task.key_id)
-                .values(
-                    quota_remaining=api_keys.c.quota_remaining + (task.reserved - charge),
-                    spent=api_keys.c.spent + charge,
-                )
-            )
-            await conn.execute(
-                usage_records.insert().values(
-                    request_id=task.id,
-                    key_id=task.key_id,
-                    model=task.model,
-                    channel_id=task.channel_id,
-                    endpoint=task.action,
-                    units=outcome.units,
-                    cost=charge,
-                    latency_ms=min(now - task.created_ms, 2**31 - 1),
-                    status=outcome.http_status,
-                    stream=False,
-                    error=outcome.failure[:500] if outcome.failure else None,
-                    created_at=datetime.now(UTC),
-                )
+            refund = task.reserved - charge
+            settlement = Settlement()
+            settlement.key_refunds[task.key_id] += refund
+            settlement.key_spent[task.key_id] += charge
+            if task.user_id is not None:
+                settlement.user_spent[task.user_id] += charge
+                if task.user_held:
+                    settlement.user_refunds[task.user_id] += refund
+            await apply_settlement(conn, settlement)
+            await insert_records(
+                conn,
+                [
+                    UsageEvent(
+                        request_id=task.id,
+                        key_id=task.key_id,
+                        model=task.model,
+                        channel_id=task.channel_id,
+                        endpoint=task.action,
+                        units=outcome.units,
+                        cost=charge,
+                        latency_ms=min(now - task.created_ms, 2**31 - 1),
+                        status=outcome.http_status,
+                        stream=False,
+                        error=outcome.failure[:500] if outcome.failure else None,
+                        user_id=task.user_id,
+                        ratio_ppm=task.ratio_ppm,
+                    )
+                ],
             )
         return Task.from_row(row)
 
@@ -234,15 +238,15 @@ class TaskStore:
             found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
         return str(found) if found is not None else None
 
-    async def release_hold(self, key_id: int, amount: int) -> None:
-        """Give back a reservation that never became a task."""
+    async def release_hold(self, key_id: int, amount: int, user_id: int | None = None) -> None:
+        """Give back a reservation that never became a task (to the user too if it held)."""
         if amount:
+            settlement = Settlement()
+            settlement.key_refunds[key_id] += amount
+            if user_id is not None:
+                settlement.user_refunds[user_id] += amount
             async with self._db.engine.begin() as conn:
-                await conn.execute(
-                    update(api_keys)
-                    .where(api_keys.c.id == key_id)
-                    .values(quota_remaining=api_keys.c.quota_remaining + amount)
-                )
+                await apply_settlement(conn, settlement)
 
     async def count_open(self) -> int:
         query = select(func.count()).where(
