@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from omnirelay.api import admin, anthropic, gemini, openai
+from omnirelay.api import account, admin, anthropic, gemini, openai
 from omnirelay.api import kling as kling_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
@@ -64,6 +64,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/console", console_redirect)
     app.router.add_get("/console/", console_index)
     app.router.add_static("/console/", CONSOLE_DIR)
+    account.add_routes(app)  # before openai too: /v1/dashboard/...
     anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
     gemini.add_routes(app)
     openai.add_routes(app)

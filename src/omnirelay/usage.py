@@ -76,8 +76,8 @@ _SETTLE = (
 _SETTLE_USERS = "UPDATE users SET balance = balance + ?, spent = spent + ? WHERE id = ?"
 
 # Upper edges of the latency histogram of the rollups (the last bucket is everything above).
-LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 13000,
-                      20000, 40000)
+LATENCY_BUCKETS_MS = (10, 25, 50, 100, 200, 350, 500, 750, 1000, 1500, 2500, 4000, 7000, 12000,
+                      30000)
 BUCKET_COLUMNS = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
 _SUMMED = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost", "latency_ms",
            *BUCKET_COLUMNS)

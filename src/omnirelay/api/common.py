@@ -52,7 +52,7 @@ def bearer_token(request: web.Request) -> str | None:
         raise AuthenticationFailed(
             f"unsupported Authorization scheme '{scheme[:20]}': send 'Authorization: Bearer "
             "<key>'",
-            code="invalid_authorization_scheme",
+            code="missing_api_key",  # no key was given the way it must be
         )
     return token.strip() or None
 

@@ -25,7 +25,7 @@ depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 # Frozen copy of usage.LATENCY_BUCKETS_MS as of this revision (a migration must not change).
-_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 13000, 20000, 40000)
+_BUCKETS_MS = (10, 25, 50, 100, 200, 350, 500, 750, 1000, 1500, 2500, 4000, 7000, 12000, 30000)
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
