@@ -67,10 +67,12 @@ async def _key(request: web.Request) -> KeyRecord:
 
 
 async def _left_and_spent(request: web.Request, key: KeyRecord) -> tuple[int | None, int]:
-    """(what is left or None for unlimited, what was spent) of the key's account."""
-    db = gateway_of(request).db
-    async with db.engine.connect() as conn:
-        if key.limited or key.user_id is None:
+    """(what is left or None for unlimited, what was spent) of the key's account; what this
+    process's leases hold counts as left (other processes' leases come back within a flush)."""
+    gateway = gateway_of(request)
+    by_key = key.limited or key.user_id is None
+    async with gateway.db.engine.connect() as conn:
+        if by_key:
             row = (
                 await conn.execute(
                     select(api_keys.c.quota_remaining, api_keys.c.spent).where(
@@ -84,7 +86,10 @@ async def _left_and_spent(request: web.Request, key: KeyRecord) -> tuple[int | N
                     select(users.c.balance, users.c.spent).where(users.c.id == key.user_id)
                 )
             ).one()
-    return row[0], int(row[1])
+    if row[0] is None:
+        return None, int(row[1])
+    held = gateway.ledger.held(key_id=key.id) if by_key else gateway.ledger.held(user_id=key.user_id)
+    return int(row[0]) + held, int(row[1])
 
 
 @openai_errors
