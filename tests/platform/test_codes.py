@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,14 +16,22 @@ from tests.platform.test_accounts import make_key, make_user, unique, user
 from tests.support.servers import GatewayProcess, start_gateway
 
 
-@pytest.fixture
-def second_node(gateway: GatewayProcess, tmp_path: Path) -> Iterator[GatewayProcess]:
-    """Another ``omnirelay serve`` on the same database."""
-    other = start_gateway(gateway.database_url, tmp_path / "second")
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_nodes(
+    request: pytest.FixtureRequest, new_database_url: Callable[[str], str], tmp_path: Path
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two ``omnirelay serve`` processes on one fresh database (and one data directory, so
+    one secret key)."""
+    url = new_database_url(request.param)
+    first = start_gateway(url, tmp_path / "data")
     try:
-        yield other
+        second = start_gateway(url, tmp_path / "data")
+        try:
+            yield first, second
+        finally:
+            second.stop()
     finally:
-        other.stop()
+        first.stop()
 
 
 def redeem(url: str, key: str, code: str) -> httpx.Response:
@@ -34,8 +42,9 @@ def redeem(url: str, key: str, code: str) -> httpx.Response:
 
 
 def test_fifty_racing_redeems_from_two_processes_credit_once(
-    gateway: GatewayProcess, second_node: GatewayProcess
+    two_nodes: tuple[GatewayProcess, GatewayProcess],
 ) -> None:
+    gateway, second_node = two_nodes
     batch = gateway.admin(
         "POST", "/admin/codes", json={"batch": unique("race"), "value_usd": 2.5, "count": 1}
     )
