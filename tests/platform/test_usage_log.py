@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,7 @@ def _traffic(gateway: GatewayProcess) -> tuple[int, list[dict[str, Any]]]:
 
 def _bucket(ms: float) -> tuple[float, float]:
     edges = (0, *LATENCY_BUCKETS_MS, float("inf"))
-    for low, high in zip(edges, edges[1:], strict=False):
+    for low, high in itertools.pairwise(edges):
         if low <= ms < high:
             return low, high
     raise AssertionError(ms)

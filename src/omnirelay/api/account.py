@@ -88,7 +88,8 @@ async def _left_and_spent(request: web.Request, key: KeyRecord) -> tuple[int | N
             ).one()
     if row[0] is None:
         return None, int(row[1])
-    held = gateway.ledger.held(key_id=key.id) if by_key else gateway.ledger.held(user_id=key.user_id)
+    ledger = gateway.ledger
+    held = ledger.held(key_id=key.id) if by_key else ledger.held(user_id=key.user_id)
     return int(row[0]) + held, int(row[1])
 
 

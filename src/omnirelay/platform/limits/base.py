@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import msgspec
 
@@ -153,18 +154,24 @@ def tightest(windows: Sequence[Window]) -> Window | None:
     return min(windows, key=lambda w: (w.remaining, -w.reset)) if windows else None
 
 
+@lru_cache(maxsize=4)
+def _calendar(second: int) -> tuple[str, str, float, float]:
+    # A pure function of the second: cached, since every admission asks (datetime is slow).
+    moment = datetime.fromtimestamp(second, UTC)
+    day_end = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+    year, next_month = (
+        (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    )
+    month_end = datetime(year, next_month, 1, tzinfo=UTC)
+    return moment.strftime("%Y%m%d"), moment.strftime("%Y%m"), day_end.timestamp(), (
+        month_end.timestamp()
+    )
+
+
 def day_and_month(now: float) -> tuple[str, str, float, float]:
     """UTC day and month ids, and seconds until each ends."""
-    moment = datetime.fromtimestamp(now, UTC)
-    day_end = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    month_end = datetime(year, month, 1, tzinfo=UTC)
-    return (
-        moment.strftime("%Y%m%d"),
-        moment.strftime("%Y%m"),
-        day_end.timestamp() - now,
-        month_end.timestamp() - now,
-    )
+    day, month, day_end, month_end = _calendar(int(now))
+    return day, month, day_end - now, month_end - now
 
 
 @dataclass(slots=True)

@@ -17,7 +17,6 @@ from omnirelay.platform.limits.base import (
     Scope,
     Window,
     day_and_month,
-    tightest,
 )
 
 # Scope → (spent today, spent this month), from the database.
@@ -37,10 +36,55 @@ class _Spend:
             self.month, self.month_spent = month, 0
 
 
-def _window(tat: float, now: float, interval: float, limit: int) -> Window:
-    backlog = max(tat - now, 0.0)
-    remaining = max(int((WINDOW_SECONDS - backlog) / interval + 1e-9), 0)
-    return Window(limit=limit, remaining=min(remaining, limit), reset=backlog)
+def _gcra(
+    tat: float | None, now: float, limit: int, amount: int
+) -> tuple[float, int, float, float]:
+    """(the new arrival time, or 0 if refused; what remains; seconds to full; seconds to wait)."""
+    interval = WINDOW_SECONDS / limit
+    start = now if tat is None or tat < now else tat
+    new_tat = start + interval * amount
+    if new_tat - now > WINDOW_SECONDS + 1e-9:
+        shown, wait, new_tat = start, new_tat - WINDOW_SECONDS - now, 0.0
+    else:
+        shown, wait = new_tat, 0.0
+    remaining = int((WINDOW_SECONDS - (shown - now)) / interval + 1e-9)
+    return new_tat, min(max(remaining, 0), limit), shown - now, wait
+
+
+class _Verdict:
+    """What the scopes of one admission say, gathered without allocating per scope."""
+
+    __slots__ = ("reason", "requests", "scope", "tokens", "wait", "writes")
+
+    def __init__(self) -> None:
+        self.wait = -1.0  # < 0: admitted so far
+        self.reason = self.scope = ""
+        self.requests: Window | None = None
+        self.tokens: Window | None = None
+        self.writes: list[tuple[dict[str, float], str, float]] = []
+
+    def refuse(self, wait: float, reason: str, scope: str) -> None:
+        if wait > self.wait:
+            self.wait, self.reason, self.scope = wait, reason, scope
+
+    def decision(self) -> Decision:
+        refused = self.wait >= 0
+        return Decision(
+            allowed=not refused,
+            retry_after=self.wait if refused else 0.0,
+            reason=self.reason,
+            scope=self.scope,
+            requests=self.requests,
+            tokens=self.tokens,
+        )
+
+
+def _tighter(best: Window | None, limit: int, remaining: int, reset: float) -> Window | None:
+    if best is None or remaining < best.remaining or (
+        remaining == best.remaining and reset > best.reset
+    ):
+        return Window(limit, remaining, reset)
+    return best
 
 
 class MemoryLimits(LimitBackend):
@@ -67,78 +111,47 @@ class MemoryLimits(LimitBackend):
         self, scopes: tuple[Scope, ...], *, tokens: int, cost: int, ticket: str
     ) -> Admission:
         now = self._clock()
-        spends = {s.id: await self._seeded(s, now) for s in scopes if s.spends}
-        request_windows: list[Window] = []
-        token_windows: list[Window] = []
-        refusal: Decision | None = None
-        updates: list[tuple[dict[str, float], str, float]] = []
+        verdict = _Verdict()
         for scope in scopes:
-            verdict = self._check(scope, now, tokens, cost, spends, updates)
-            if scope.rpm:
-                request_windows.append(verdict[1])
-            if scope.tpm:
-                token_windows.append(verdict[2])
-            if verdict[0] is not None and (
-                refusal is None or verdict[0].retry_after > refusal.retry_after
-            ):
-                refusal = verdict[0]
-        decision = Decision(
-            allowed=refusal is None,
-            retry_after=refusal.retry_after if refusal else 0.0,
-            reason=refusal.reason if refusal else "",
-            scope=refusal.scope if refusal else "",
-            requests=tightest(request_windows),
-            tokens=tightest(token_windows),
-        )
+            if scope.spends:
+                self._check_spend(scope, await self._seeded(scope, now), now, cost, verdict)
+            self._check(scope, now, tokens, verdict)
+        decision = verdict.decision()
         if decision.allowed:
-            for table, scope_id, tat in updates:
+            for table, scope_id, tat in verdict.writes:
                 table[scope_id] = tat
             for scope in scopes:
                 if scope.concurrency:
                     self._in_flight[scope.id] = self._in_flight.get(scope.id, 0) + 1
         return Admission(scopes=scopes, ticket=ticket, tokens=tokens, decision=decision)
 
-    def _check(
-        self,
-        scope: Scope,
-        now: float,
-        tokens: int,
-        cost: int,
-        spends: dict[str, _Spend],
-        updates: list[tuple[dict[str, float], str, float]],
-    ) -> tuple[Decision | None, Window, Window]:
-        """One scope's verdict (a refusal or None) and its request and token windows."""
-        refusal: Decision | None = None
-        empty = Window(0, 0, 0.0)
-        windows = [empty, empty]
-        for index, (table, limit, amount, reason) in enumerate(
-            (
-                (self._requests, scope.rpm, 1, "rpm"),
-                (self._tokens, scope.tpm, min(tokens, scope.tpm), "tpm"),
-            )
-        ):
-            if not limit:
-                continue
-            interval = WINDOW_SECONDS / limit
-            tat = max(table.get(scope.id, now), now)
-            new_tat = tat + interval * amount
-            if new_tat - now > WINDOW_SECONDS + 1e-9:
-                wait = new_tat - WINDOW_SECONDS - now
-                refusal = Decision(False, wait, reason, scope.id)
-                windows[index] = _window(tat, now, interval, limit)
+    def _check(self, scope: Scope, now: float, tokens: int, verdict: _Verdict) -> None:
+        if scope.rpm:
+            tat, left, reset, wait = _gcra(self._requests.get(scope.id), now, scope.rpm, 1)
+            verdict.requests = _tighter(verdict.requests, scope.rpm, left, reset)
+            if tat:
+                verdict.writes.append((self._requests, scope.id, tat))
             else:
-                updates.append((table, scope.id, new_tat))
-                windows[index] = _window(new_tat, now, interval, limit)
+                verdict.refuse(wait, "rpm", scope.id)
+        if scope.tpm:
+            amount = min(tokens, scope.tpm)
+            tat, left, reset, wait = _gcra(self._tokens.get(scope.id), now, scope.tpm, amount)
+            verdict.tokens = _tighter(verdict.tokens, scope.tpm, left, reset)
+            if tat:
+                verdict.writes.append((self._tokens, scope.id, tat))
+            else:
+                verdict.refuse(wait, "tpm", scope.id)
         if scope.concurrency and self._in_flight.get(scope.id, 0) >= scope.concurrency:
-            refusal = Decision(False, 1.0, "concurrency", scope.id)
-        spend = spends.get(scope.id)
-        if spend is not None:
-            _, _, day_left, month_left = day_and_month(now)
-            if scope.daily and spend.day_spent + cost > scope.daily:
-                refusal = Decision(False, day_left, "daily", scope.id)
-            if scope.monthly and spend.month_spent + cost > scope.monthly:
-                refusal = Decision(False, month_left, "monthly", scope.id)
-        return refusal, windows[0], windows[1]
+            verdict.refuse(1.0, "concurrency", scope.id)
+
+    @staticmethod
+    def _check_spend(
+        scope: Scope, spend: _Spend, now: float, cost: int, verdict: _Verdict
+    ) -> None:
+        if scope.daily and spend.day_spent + cost > scope.daily:
+            verdict.refuse(day_and_month(now)[2], "daily", scope.id)
+        if scope.monthly and spend.month_spent + cost > scope.monthly:
+            verdict.refuse(day_and_month(now)[3], "monthly", scope.id)
 
     def settle(self, admission: Admission, *, tokens: int, cost: int) -> None:
         if admission.settled:

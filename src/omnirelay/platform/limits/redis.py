@@ -3,9 +3,10 @@
 The script checks every scope of a request and counts it in all of them or in none (GCRA for
 requests and tokens, a sorted set of tickets for requests in flight, a counter per UTC day
 and month for spending), on Redis's clock so that nodes agree. Settlements (token
-corrections, tickets released, spending) are queued and sent together, one pipeline per turn
-of the event loop; an admission first waits for this process's queued releases, so a client
-that sends its requests one after another is never refused for the one that just ended.
+corrections, tickets released, spending) are queued and travel in the same pipeline as the
+next admission, ahead of it: one round trip per request, and a client that sends its requests
+one after another is never refused for the one that just ended. Without a next admission
+they go on their own within ``SETTLE_DELAY``.
 
 While Redis is away the backend counts in memory (per node) and says so (``status``).
 """
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from omnirelay.platform.limits.base import (
     TICKET_SECONDS,
@@ -35,6 +36,7 @@ from omnirelay.platform.redis_link import RedisLink
 log = logging.getLogger(__name__)
 
 PREFIX = "omnirelay:limits:"
+SETTLE_DELAY = 0.005  # seconds a settlement may wait for the next admission to carry it
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 ADMIT = """
@@ -158,6 +160,9 @@ def _window(limit: Any, remaining: Any, reset_ms: Any) -> Window | None:
     return None if int(limit) < 0 else Window(int(limit), int(remaining), int(reset_ms) / 1000)
 
 
+Call = tuple[str, list[str], list[Any]]  # (script, keys, args)
+
+
 class RedisLimits(LimitBackend):
     def __init__(
         self, link: RedisLink, seed: Seeder | None = None, clock: Callable[[], float] = time.time
@@ -166,11 +171,17 @@ class RedisLimits(LimitBackend):
         self._seed = seed
         self._clock = clock
         self._local = MemoryLimits(seed, clock)
-        self._admit = link.client.register_script(ADMIT)
-        self._settle = link.client.register_script(SETTLE)
+        # The scripts' SHA1s once loaded: EVALSHA in pipelines without redis-py asking Redis
+        # whether they exist at every execute (a round trip each time).
+        self._shas: dict[str, str] = {}
         self._seeded: dict[str, str] = {}  # scope id → the UTC day it was seeded for
-        self._queue: list[tuple[list[str], list[Any]]] = []
-        self._sending: asyncio.Task[None] | None = None
+        # One pump sends everything, one pipeline at a time (so a release always reaches Redis
+        # before the admission that follows it): queued settlements first, then the
+        # admissions waiting, whose answers resolve their futures.
+        self._settlements: list[Call] = []
+        self._admissions: list[tuple[Call, asyncio.Future[Any]]] = []
+        self._pump: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         link.on_reconnect(self._forget_seeds)
 
     @property
@@ -178,16 +189,65 @@ class RedisLimits(LimitBackend):
         return "redis" if self._link.up else "degraded"
 
     async def _forget_seeds(self) -> None:
-        # Redis may have restarted empty: seed spending again from the database.
+        # Redis may have restarted empty: seed spending again, load the scripts again.
         self._seeded.clear()
+        self._shas.clear()
+
+    async def _scripts(self) -> dict[str, str]:
+        if not self._shas:
+            client = self._link.client
+            self._shas = {
+                "admit": await client.script_load(ADMIT),
+                "settle": await client.script_load(SETTLE),
+            }
+        return self._shas
+
+    async def _run(self, calls: list[Call]) -> list[Any]:
+        """Scripts in one pipeline (one round trip); reloaded once if Redis lost them."""
+        for attempt in (1, 2):
+            shas = await self._scripts()
+            try:
+                async with self._link.client.pipeline(transaction=False) as pipe:
+                    for name, keys, args in calls:
+                        pipe.evalsha(shas[name], len(keys), *keys, *args)
+                    return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                self._shas.clear()
+        raise AssertionError("unreachable")
+
+    def _start_pump(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pump is None and (self._settlements or self._admissions):
+            self._pump = asyncio.get_running_loop().create_task(self._pumping())
+
+    async def _pumping(self) -> None:
+        try:
+            while self._settlements or self._admissions:
+                settles, self._settlements = self._settlements, []
+                waiting, self._admissions = self._admissions, []
+                try:
+                    results = await self._run(settles + [call for call, _ in waiting])
+                except _FAILURES as exc:
+                    # Tickets expire by themselves; spending is re-seeded from the database.
+                    self._link.failed(exc)
+                    for _, future in waiting:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(waiting, results[len(settles) :], strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._pump = None
 
     async def admit(
         self, scopes: tuple[Scope, ...], *, tokens: int, cost: int, ticket: str
     ) -> Admission:
         if self._link.up:
-            sending = self._sending
-            if sending is not None:
-                await asyncio.shield(sending)
             try:
                 return await self._admit_shared(scopes, tokens, cost, ticket)
             except _FAILURES as exc:
@@ -205,7 +265,10 @@ class RedisLimits(LimitBackend):
         for scope in scopes:
             keys += _keys(scope, day, month)
             args += [scope.rpm, scope.tpm, scope.concurrency, scope.daily, scope.monthly]
-        result = await self._admit(keys=keys, args=args)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._admissions.append((("admit", keys, args), future))
+        self._start_pump()
+        result = await future
         refused, wait_ms, reason, index = int(result[0]), int(result[1]), result[2], int(result[3])
         decision = Decision(
             allowed=not refused,
@@ -241,7 +304,11 @@ class RedisLimits(LimitBackend):
         if not admission.decision.allowed:
             return
         deltas = [tokens - min(admission.tokens, s.tpm) if s.tpm else 0 for s in admission.scopes]
-        self._enqueue(admission.scopes, admission.ticket, cost, deltas, release=True)
+        needed = any(deltas) or any(
+            s.concurrency or (cost and s.spends) for s in admission.scopes
+        )
+        if needed:  # limits of requests per minute alone have nothing to settle
+            self._enqueue(admission.scopes, admission.ticket, cost, deltas, release=True)
 
     def charge(self, scope_ids: tuple[str, ...], cost: int) -> None:
         if not cost:
@@ -273,26 +340,16 @@ class RedisLimits(LimitBackend):
                 1 if scope.daily else 0,
                 1 if scope.monthly else 0,
             ]
-        self._queue.append((keys, args))
-        if self._sending is None:
-            self._sending = asyncio.get_running_loop().create_task(self._send())
-
-    async def _send(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                try:
-                    async with self._link.client.pipeline(transaction=False) as pipe:
-                        for keys, args in batch:
-                            await self._settle(keys=keys, args=args, client=pipe)
-                        await pipe.execute()
-                except _FAILURES as exc:
-                    # Tickets expire by themselves; spending is re-seeded from the database.
-                    self._link.failed(exc)
-                    self._queue.clear()
-        finally:
-            self._sending = None
+        self._settlements.append(("settle", keys, args))
+        # The next admission carries it; without one, it goes alone after SETTLE_DELAY.
+        if self._timer is None and self._pump is None:
+            self._timer = asyncio.get_running_loop().call_later(SETTLE_DELAY, self._start_pump)
 
     async def close(self) -> None:
-        if self._sending is not None:
-            await asyncio.gather(self._sending, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._link.up:
+            self._start_pump()
+        if self._pump is not None:
+            await asyncio.gather(self._pump, return_exceptions=True)
