@@ -276,3 +276,23 @@ def test_admin_input_is_validated_into_400s(gateway: GatewayProcess) -> None:
     user_id = make_user(gateway)
     make_key(gateway, user_id, name="laptop")
     assert gateway.admin("POST", "/admin/keys", json={"name": "laptop", "user_id": user_id}).status_code == 409
+
+
+def test_group_ratio_applies_to_task_charges(gateway: GatewayProcess) -> None:
+    from tests.support.kling import TEXT2VIDEO, wait_task
+
+    name = unique("half")
+    gateway.admin("POST", "/admin/groups", json={"name": name, "ratio": 0.5}).raise_for_status()
+    user_id = make_user(gateway, balance_usd=1.0, group=name)
+    key, _ = make_key(gateway, user_id)
+    submitted = httpx.post(
+        gateway.url + TEXT2VIDEO,
+        json={"model_name": "kling-v1-5", "prompt": "a red kite", "mode": "std", "duration": "5"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert submitted.status_code == 200, submitted.text
+    task_id = submitted.json()["data"]["task_id"]
+    assert wait_task(gateway, TEXT2VIDEO, key, task_id, seconds=30)["task_status"] == "succeed"
+    (record,) = gateway.usage(request_id=task_id)
+    assert record["ratio"] == 0.5 and record["cost"] == 140_000  # $0.28 at half price
+    wait_balance(gateway, user_id, 1_000_000 - 140_000)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import select
 
+from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.store import Database, audit_log
 
 # Body fields that hold a secret (channel credentials, raw codes).
@@ -35,17 +36,9 @@ class AuditEntry(msgspec.Struct):
     created_at: datetime
 
 
-class AuditQuery(msgspec.Struct, forbid_unknown_fields=True):
+class AuditQuery(PageQuery):
     actor_key_id: int | None = None
     path: str | None = None  # a prefix, e.g. /admin/keys
-    limit: int = 100
-    cursor: str | None = None
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.limit <= 1000 else ["'limit' must be between 1 and 1000"]
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
 
 
 async def record(
@@ -79,15 +72,12 @@ async def record(
 
 
 async def entries(db: Database, query: AuditQuery) -> tuple[list[AuditEntry], str | None]:
-    statement = select(audit_log).order_by(audit_log.c.id.desc())
+    statement = select(audit_log)
     if query.actor_key_id is not None:
         statement = statement.where(audit_log.c.actor_key_id == query.actor_key_id)
     if query.path:
         statement = statement.where(audit_log.c.path.startswith(query.path, autoescape=True))
-    if query.cursor is not None:
-        statement = statement.where(audit_log.c.id < int(query.cursor))
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(statement.limit(query.limit + 1))).all()
+    rows, cursor = await paginate(db, statement, audit_log.c.id, query)
     found = [
         AuditEntry(
             id=r.id,
@@ -98,11 +88,8 @@ async def entries(db: Database, query: AuditQuery) -> tuple[list[AuditEntry], st
             status=r.status,
             body=r.body,
             ip=r.ip,
-            created_at=r.created_at.replace(tzinfo=UTC)
-            if r.created_at.tzinfo is None
-            else r.created_at,
+            created_at=utc(r.created_at),
         )
-        for r in rows[: query.limit]
+        for r in rows
     ]
-    more = len(rows) > query.limit
-    return found, (str(found[-1].id) if more and found else None)
+    return found, cursor

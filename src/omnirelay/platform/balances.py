@@ -18,15 +18,12 @@ from sqlalchemy import select, update
 
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.money import micro_to_usd, usd_to_micro
+from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check
 from omnirelay.store import Database, balance_entries, redemption_codes, users
 
 CODE_PREFIX = "or-"
 MAX_CODES = 1000
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class TopUp(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,15 +43,8 @@ class Entry(msgspec.Struct):
     created_at: datetime
 
 
-class EntryQuery(msgspec.Struct, forbid_unknown_fields=True):
-    limit: int = 100
-    cursor: str | None = None
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.limit <= 1000 else ["'limit' must be between 1 and 1000"]
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
+class EntryQuery(PageQuery):
+    pass
 
 
 def _entry(row: Any) -> Entry:
@@ -67,7 +57,7 @@ def _entry(row: Any) -> Entry:
         note=row.note,
         actor=row.actor,
         code_id=row.code_id,
-        created_at=_utc(row.created_at) or datetime.now(UTC),
+        created_at=utc(row.created_at),
     )
 
 
@@ -114,18 +104,9 @@ async def top_up(db: Database, user_id: int, change: TopUp, actor: str | None) -
 
 
 async def entries(db: Database, user_id: int, query: EntryQuery) -> tuple[list[Entry], str | None]:
-    statement = (
-        select(balance_entries)
-        .where(balance_entries.c.user_id == user_id)
-        .order_by(balance_entries.c.id.desc())
-    )
-    if query.cursor is not None:
-        statement = statement.where(balance_entries.c.id < int(query.cursor))
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(statement.limit(query.limit + 1))).all()
-    found = [_entry(r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return found, (str(found[-1].id) if more and found else None)
+    statement = select(balance_entries).where(balance_entries.c.user_id == user_id)
+    rows, cursor = await paginate(db, statement, balance_entries.c.id, query)
+    return [_entry(r) for r in rows], cursor
 
 
 # --- redemption codes -------------------------------------------------------------------------
@@ -156,17 +137,9 @@ class Code(msgspec.Struct):
     redeemed_by: int | None  # user id
 
 
-class CodeQuery(msgspec.Struct, forbid_unknown_fields=True):
+class CodeQuery(PageQuery):
     batch: str | None = None
     redeemed: bool | None = None
-    limit: int = 100
-    cursor: str | None = None
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.limit <= 1000 else ["'limit' must be between 1 and 1000"]
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
 
 
 class Redeem(msgspec.Struct):
@@ -189,9 +162,9 @@ def _code(row: Any) -> Code:
         prefix=row.code_prefix,
         value_micro_usd=row.value,
         enabled=bool(row.enabled),
-        expires_at=_utc(row.expires_at),
-        created_at=_utc(row.created_at) or datetime.now(UTC),
-        redeemed_at=_utc(row.redeemed_at),
+        expires_at=utc(row.expires_at),
+        created_at=utc(row.created_at),
+        redeemed_at=utc(row.redeemed_at),
         redeemed_by=row.redeemed_by,
     )
 
@@ -202,7 +175,7 @@ async def create_codes(db: Database, spec: CodeBatch) -> CreatedCodes:
     value = usd_to_micro(spec.value_usd)
     check(value > 0, "'value_usd' must be positive", "value_usd")
     check(1 <= spec.count <= MAX_CODES, f"'count' must be between 1 and {MAX_CODES}", "count")
-    expires = _utc(spec.expires_at)
+    expires = utc(spec.expires_at)
     check(expires is None or expires > datetime.now(UTC), "'expires_at' is in the past",
           "expires_at")
     now = datetime.now(UTC)
@@ -227,19 +200,14 @@ async def create_codes(db: Database, spec: CodeBatch) -> CreatedCodes:
 
 
 async def list_codes(db: Database, query: CodeQuery) -> tuple[list[Code], str | None]:
-    statement = select(redemption_codes).order_by(redemption_codes.c.id.desc())
+    statement = select(redemption_codes)
     if query.batch is not None:
         statement = statement.where(redemption_codes.c.batch == query.batch)
     if query.redeemed is not None:
         column = redemption_codes.c.redeemed_at
         statement = statement.where(column.is_not(None) if query.redeemed else column.is_(None))
-    if query.cursor is not None:
-        statement = statement.where(redemption_codes.c.id < int(query.cursor))
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(statement.limit(query.limit + 1))).all()
-    found = [_code(r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return found, (str(found[-1].id) if more and found else None)
+    rows, cursor = await paginate(db, statement, redemption_codes.c.id, query)
+    return [_code(r) for r in rows], cursor
 
 
 async def disable_code(db: Database, code_id: int) -> Code:

@@ -26,6 +26,7 @@ from omnirelay.channels import Channel, channel_of
 from omnirelay.crypto import SecretBox
 from omnirelay.errors import GatewayError, InvalidRequest, NotFound
 from omnirelay.formats.codec import codec
+from omnirelay.platform.paging import utc
 from omnirelay.platform.validation import Conflict, check, known_models
 from omnirelay.relay import channel_timeout
 from omnirelay.routing import Router
@@ -124,14 +125,10 @@ class ChannelHealthView(msgspec.Struct):
     last_test: LastTest | None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _last_test(row: Any) -> LastTest | None:
     if row.tested_at is None:
         return None
-    return LastTest(row.test_status, row.test_latency_ms, row.test_message, _utc(row.tested_at))
+    return LastTest(row.test_status, row.test_latency_ms, row.test_message, utc(row.tested_at))
 
 
 def view(row: Any, router: Router) -> ChannelView:
@@ -150,7 +147,7 @@ def view(row: Any, router: Router) -> ChannelView:
         enabled=bool(row.enabled),
         cooling_down=router.is_cooling(row.id),
         last_test=_last_test(row),
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
     )
 
 

@@ -19,6 +19,7 @@ from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.keys import create_key
 from omnirelay.money import usd_to_micro
 from omnirelay.platform.limits.base import Limits, limits_from_json
+from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, check_networks, known_models
 from omnirelay.store import Database, api_keys, users
 
@@ -71,20 +72,9 @@ class CreatedKey(msgspec.Struct):
     user_id: int | None
 
 
-class KeyQuery(msgspec.Struct, forbid_unknown_fields=True):
+class KeyQuery(PageQuery):
     user_id: int | None = None
-    limit: int = 1000
-    cursor: str | None = None
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.limit <= 1000 else ["'limit' must be between 1 and 1000"]
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    limit: int = 1000  # oldest first: the whole list fits one page for most gateways
 
 
 def _key(row: Any) -> Key:
@@ -97,12 +87,12 @@ def _key(row: Any) -> Key:
         spent_micro_usd=row.spent,
         balance_micro_usd=row.user_balance,
         models=row.models,
-        expires_at=_utc(row.expires_at),
+        expires_at=utc(row.expires_at),
         allowed_ips=row.allowed_ips,
         limits=limits_from_json(row.limits),
         is_admin=bool(row.is_admin),
         enabled=bool(row.enabled),
-        created_at=_utc(row.created_at) or datetime.now(UTC),
+        created_at=utc(row.created_at),
     )
 
 
@@ -120,16 +110,11 @@ async def get_key(db: Database, key_id: int) -> Key:
 
 
 async def list_keys(db: Database, query: KeyQuery) -> tuple[list[Key], str | None]:
-    statement = _KEYS.order_by(api_keys.c.id)
+    statement = _KEYS
     if query.user_id is not None:
         statement = statement.where(api_keys.c.user_id == query.user_id)
-    if query.cursor is not None:
-        statement = statement.where(api_keys.c.id > int(query.cursor))
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(statement.limit(query.limit + 1))).all()
-    found = [_key(r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return found, (str(found[-1].id) if more and found else None)
+    rows, cursor = await paginate(db, statement, api_keys.c.id, query, newest_first=False)
+    return [_key(r) for r in rows], cursor
 
 
 def _quota(usd: float | None, param: str) -> int | None:

@@ -18,19 +18,14 @@ from typing import Any, Literal
 import msgspec
 from sqlalchemy import Select, delete, func, select
 
+from omnirelay.platform.paging import MAX_PAGE, PageQuery, paginate, utc
 from omnirelay.store import Database, usage_hourly, usage_records
 from omnirelay.usage import BUCKET_COLUMNS, LATENCY_BUCKETS_MS
 
-MAX_PAGE = 1000
 RETENTION_BATCH = 5000
 
 
-def _utc(value: datetime) -> datetime:
-    # Times without a zone are UTC, like everything the gateway stores.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-class UsageQuery(msgspec.Struct, forbid_unknown_fields=True):
+class UsageQuery(PageQuery):
     """Filters of the request log (query parameters of ``GET /admin/usage``)."""
 
     since: datetime | None = msgspec.field(default=None, name="from")
@@ -42,20 +37,11 @@ class UsageQuery(msgspec.Struct, forbid_unknown_fields=True):
     status: int | None = None
     errors: bool | None = None  # only failed requests (status >= 400), or only successes
     request_id: str | None = None
-    limit: int = 100
-    cursor: str | None = None  # from the previous page's ``next_cursor``
 
     def __post_init__(self) -> None:
-        self.since = _utc(self.since) if self.since is not None else None
-        self.until = _utc(self.until) if self.until is not None else None
-
-    def problems(self) -> list[str]:
-        found = []
-        if not 1 <= self.limit <= MAX_PAGE:
-            found.append(f"'limit' must be between 1 and {MAX_PAGE}")
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
+        # Times without a zone are UTC, like everything the gateway stores.
+        self.since = utc(self.since) if self.since is not None else None
+        self.until = utc(self.until) if self.until is not None else None
 
 
 class UsageRecord(msgspec.Struct):
@@ -85,7 +71,7 @@ def _record(row: Any) -> UsageRecord:
     return UsageRecord(
         id=row.id,
         request_id=row.request_id,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         key_id=row.key_id,
         user_id=row.user_id,
         model=row.model,
@@ -106,7 +92,7 @@ def _record(row: Any) -> UsageRecord:
 
 def _filtered(query: UsageQuery) -> Select[Any]:
     table = usage_records.c
-    statement = select(usage_records).order_by(table.id.desc())
+    statement = select(usage_records)
     if query.since is not None:
         statement = statement.where(table.created_at >= query.since)
     if query.until is not None:
@@ -117,18 +103,13 @@ def _filtered(query: UsageQuery) -> Select[Any]:
             statement = statement.where(table[name] == value)
     if query.errors is not None:
         statement = statement.where(table.status >= 400 if query.errors else table.status < 400)
-    if query.cursor is not None:
-        statement = statement.where(table.id < int(query.cursor))
     return statement
 
 
 async def page(db: Database, query: UsageQuery) -> tuple[list[UsageRecord], str | None]:
     """One page of the log, newest first, and the cursor of the next page (None: last)."""
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(_filtered(query).limit(query.limit + 1))).all()
-    records = [_record(r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return records, (str(records[-1].id) if more and records else None)
+    rows, cursor = await paginate(db, _filtered(query), usage_records.c.id, query)
+    return [_record(r) for r in rows], cursor
 
 
 async def every_record(db: Database, query: UsageQuery) -> AsyncIterator[UsageRecord]:
@@ -165,8 +146,8 @@ class AggregateQuery(msgspec.Struct, forbid_unknown_fields=True):
     channel_id: int | None = None
 
     def __post_init__(self) -> None:
-        self.since = _utc(self.since) if self.since is not None else None
-        self.until = _utc(self.until) if self.until is not None else None
+        self.since = utc(self.since) if self.since is not None else None
+        self.until = utc(self.until) if self.until is not None else None
 
 
 class Aggregate(msgspec.Struct):

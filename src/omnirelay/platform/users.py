@@ -18,13 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.money import MICRO, usd_to_micro
 from omnirelay.platform.limits.base import Limits, limits_from_json
+from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, known_models
 from omnirelay.store import Database, api_keys, balance_entries, groups, users
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
 
 # --- groups ---------------------------------------------------------------------------------
 
@@ -130,7 +126,7 @@ def _group(row: Any, members: int) -> Group:
         models=row.models,
         limits=limits_from_json(row.limits),
         users=members,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
     )
 
 
@@ -197,17 +193,9 @@ class User(msgspec.Struct):
     created_at: datetime
 
 
-class UserQuery(msgspec.Struct, forbid_unknown_fields=True):
+class UserQuery(PageQuery):
     group: str | None = None
     name: str | None = None  # a part of the name
-    limit: int = 100
-    cursor: str | None = None
-
-    def problems(self) -> list[str]:
-        found = [] if 1 <= self.limit <= 1000 else ["'limit' must be between 1 and 1000"]
-        if self.cursor is not None and not self.cursor.isdigit():
-            found.append("'cursor' is not one this API gave")
-        return found
 
 
 def _check_name(name: str) -> str:
@@ -317,7 +305,7 @@ def _user(row: Any) -> User:
         enabled=bool(row.enabled),
         note=row.note,
         keys=int(row.n_keys),
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
     )
 
 
@@ -330,15 +318,10 @@ async def get_user(db: Database, user_id: int) -> User:
 
 
 async def list_users(db: Database, query: UserQuery) -> tuple[list[User], str | None]:
-    statement = _users_statement().order_by(users.c.id.desc())
+    statement = _users_statement()
     if query.group is not None:
         statement = statement.where(groups.c.name == query.group)
     if query.name:
         statement = statement.where(users.c.name.contains(query.name, autoescape=True))
-    if query.cursor is not None:
-        statement = statement.where(users.c.id < int(query.cursor))
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(statement.limit(query.limit + 1))).all()
-    found = [_user(r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return found, (str(found[-1].id) if more and found else None)
+    rows, cursor = await paginate(db, statement, users.c.id, query)
+    return [_user(r) for r in rows], cursor
