@@ -110,16 +110,19 @@ class TaskEngine:
         if external is not None and await self.store.external_id_taken(key.id, external):
             raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
         price = apply_ratio(submission.price, key.ratio_ppm)
-        admission = None
-        if self._limiter is not None:
-            admission = await self._limiter.admit(key, tokens=0, cost=price, ticket=new_task_id())
+        if self._limiter is None:
+            return await self._submit(key, submission, price)
+        admission = await self._limiter.admit(key, tokens=0, cost=price, ticket=new_task_id())
         try:
-            hold = await self._ledger.reserve(key, price)
+            return await self._submit(key, submission, price)
         finally:
-            # Requests and tasks in flight count while the submission runs; its spending is
+            # The submission counts as a request in flight while it runs; its spending is
             # counted when the task is charged (``Limiter.charge`` at settlement).
-            if self._limiter is not None:
-                self._limiter.settle(admission, tokens=0, cost=0)
+            self._limiter.settle(admission, tokens=0, cost=0)
+
+    async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
+        external = submission.external_task_id
+        hold = await self._ledger.reserve(key, price)
         reserved = hold.amount
         user_held = hold.account is not None and hold.account.user_id is not None
         now = now_ms()
