@@ -255,7 +255,8 @@ def test_the_last_admin_key_cannot_be_taken_away(gateway: GatewayProcess) -> Non
 def test_admin_input_is_validated_into_400s(gateway: GatewayProcess) -> None:
     for path in ("/admin/usage?limit=abc", "/admin/usage?limit=0", "/admin/usage?bogus=1",
                  "/admin/users?limit=x", "/admin/usage?from=yesterday",
-                 "/admin/usage/aggregates?by=color", "/admin/usage?cursor=zz"):
+                 "/admin/usage/aggregates?by=color", "/admin/usage?cursor=zz",
+                 "/admin/groups?limit=5"):
         response = gateway.admin("GET", path)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["error"]["type"] == "invalid_request_error"

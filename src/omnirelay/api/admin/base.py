@@ -123,6 +123,9 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
             call = AdminCall(request, gateway, admin)
             if route.query is not None:
                 call._query = decode_query(request, route.query)
+            elif request.query:
+                names = ", ".join(sorted(request.query))
+                raise InvalidRequest(f"this endpoint takes no query parameters (got {names})")
             if route.body is not None:
                 call._body = decode_json(raw or b"{}", route.body)
                 _problems(call._body)
