@@ -307,7 +307,64 @@ def _goal_section(rat: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: str) -> str:
+def _platform_section(platform: dict[str, Any] | None) -> list[str]:
+    if not platform:
+        return []
+    limiter = platform.get("limiter", {})
+    labels = {
+        "no_limits": "a key without limits (the check that skips it)",
+        "memory_rpm_only": "memory: requests per minute on the key",
+        "memory": "memory: key and user, all five kinds of limit",
+        "redis_sequential": "Redis: key and user, all five, one request at a time",
+        "redis_64_in_flight": "Redis: key and user, all five, 64 requests in flight",
+        "redis_rpm_only_64_in_flight": "Redis: requests per minute, 64 in flight",
+    }
+    lines = [
+        "## Platform: the rate limiter on the hot path, the usage log at scale",
+        "",
+        "Admission and settlement of one request (CPU of the gateway's process; wall includes",
+        "the loopback round trip to Redis, shared by the requests of one pipeline).",
+        "",
+        "| limiter | CPU µs/request | wall µs/request |",
+        "|---|---:|---:|",
+    ]
+    for name, label in labels.items():
+        row = limiter.get(name)
+        if row:
+            lines.append(f"| {label} | {_f(row['cpu_us'])} | {_f(row['wall_us'])} |")
+    hot = platform.get("hot_path")
+    if hot:
+        lines += ["", f"Auth (cached key) + limits + a hold on the user's quota lease, settled: "
+                  f"{_f(hot['cpu_us'])} µs CPU per request."]
+    usage = platform.get("usage", {})
+    for backend in ("sqlite", "postgres"):
+        figures = usage.get(backend)
+        if not figures:
+            continue
+        lines += [
+            "",
+            f"Usage queries on {usage['rows']:,} records, {backend} ({usage['keys']} keys, "
+            f"{usage['models']} models, {usage['days']} days; {usage['rollup_rows']:,} hourly "
+            f"rollup rows; loaded in {usage.get(backend + '_load_s')} s):",
+            "",
+            "| query | median ms | max ms |",
+            "|---|---:|---:|",
+        ]
+        for name, row in figures.items():
+            if "median_ms" in row:
+                lines.append(f"| {name} | {_f(row['median_ms'])} | {_f(row['max_ms'])} |")
+            else:
+                lines.append(f"| {name} ({row['rows']:,} rows) | {row['rows_per_s']:,} rows/s | |")
+    return lines
+
+
+def markdown(
+    results: dict[str, Any],
+    rat: dict[str, Any],
+    stamp: str,
+    notes: str,
+    platform: dict[str, Any] | None = None,
+) -> str:
     present = [t for t in TARGETS if t in results]
     lines = [
         f"# Benchmark results — {stamp}",
@@ -325,6 +382,7 @@ def markdown(results: dict[str, Any], rat: dict[str, Any], stamp: str, notes: st
     ]
     if rat:
         sections += [_ratio_section(results, rat), _goal_section(rat)]
+    sections.append(_platform_section(platform))
     for section in sections:
         lines += [*section, ""]
     return "\n".join(lines)
@@ -366,8 +424,11 @@ def main() -> None:
     run, out, stamp, notes = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
     results = collect(run)
     rat = ratios(results)
-    document = {"stamp": stamp, "notes": notes, "targets": results, "ratios": rat}
-    md = markdown(results, rat, stamp, notes)
+    platform = _load(run / "platform" / "figures.json")
+    document = {
+        "stamp": stamp, "notes": notes, "targets": results, "ratios": rat, "platform": platform
+    }
+    md = markdown(results, rat, stamp, notes, platform if isinstance(platform, dict) else None)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"bench-{stamp}.json").write_text(json.dumps(document, indent=1) + "\n")
     (out / f"bench-{stamp}.md").write_text(md)

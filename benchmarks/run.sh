@@ -19,7 +19,7 @@ if [ "$QUICK" = 1 ]; then
 else
   WARMUP=${BENCH_WARMUP:-3}; DURATION=${BENCH_DURATION:-10}; SLOW_DURATION=15; PROBES=200
 fi
-TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm"}
+TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm platform"}
 SCENARIOS=${BENCH_SCENARIOS:-"chat stream kling slow"}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
 SLOW_CONNECTIONS=${BENCH_SLOW_CONNECTIONS:-1000}
@@ -283,6 +283,22 @@ for target in $TARGETS; do
         mkdir -p "$TMP/litellm"; echo "litellm did not start" >"$TMP/litellm/skipped.txt"
       fi
       stop_group "$pgid" ;;
+    platform)
+      # The rate limiter's cost per request (memory, Redis) and the usage queries on 1M rows.
+      log "platform: limiter cost and usage queries (benchmarks/limits_and_usage.py)"
+      mkdir -p "$TMP/platform"
+      pg_args=()
+      if [ -z "$PG_DATA" ] && { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+        start_postgres
+      fi
+      if [ -n "$PG_DATA" ]; then
+        runas_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres platform_bench
+        pg_args=(--postgres "postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/platform_bench")
+      fi
+      quick_args=(); [ "$QUICK" = 1 ] && quick_args=(--quick)
+      taskset -c "$SERVER_CPUS" "$PY" "$BENCH/limits_and_usage.py" "$TMP/platform/figures.json" \
+        "${pg_args[@]}" "${quick_args[@]}" >"$TMP/platform/log.txt" 2>&1 \
+        || log "platform: failed (see $TMP/platform/log.txt)" ;;
     *) log "unknown target $target" ;;
   esac
 done

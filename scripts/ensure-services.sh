@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite starts by itself: a PostgreSQL server (the tests run initdb
-# into a temp dir and start it on a free port) and Chromium (the console's browser tests drive
+# into a temp dir and start it on a free port), a Redis server (started the same way, for the
+# shared rate limits) and Chromium (the console's browser tests drive
 # it through Playwright), and the coding agents from npm (install-clients.sh). Idempotent; needs
 # root or sudo for apt.
 set -euo pipefail
@@ -18,10 +19,11 @@ apt_install() {
 
 missing=()
 have_initdb || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt_install "${missing[@]}"
 fi
 bash "$(dirname "$0")/install-clients.sh"
-echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1), $(chromium --version 2>/dev/null)"
+echo "services ready: PostgreSQL $(ls -d /usr/lib/postgresql/*/ 2>/dev/null | xargs -n1 basename | tail -1), $(redis-server --version 2>/dev/null | cut -d' ' -f1-3), $(chromium --version 2>/dev/null)"

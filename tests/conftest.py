@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import PostgresServer, create_database, start_postgres
+from tests.support.redis import RedisServer, start_redis
 from tests.support.servers import GatewayProcess, start_gateway
 
 BACKENDS = ["sqlite", "postgres"]
@@ -29,6 +30,16 @@ def postgres_admin_url() -> Iterator[str]:
         yield server.admin_url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test's own (it may stop and start it)."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

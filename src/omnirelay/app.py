@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from omnirelay.api import admin, anthropic, gemini, images, openai
+from omnirelay.api import account, admin, anthropic, gemini, images, openai
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
 from omnirelay.api import midjourney as midjourney_api
@@ -16,12 +16,31 @@ from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
+from omnirelay.platform import context
+from omnirelay.platform.limits.admission import headers as ratelimit_headers
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # 200 while degraded too: the gateway serves (with per-node limits) without Redis.
+    return web.json_response(request.app[GATEWAY].health())
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Opens the platform's context of the request (its address, later its rate limits)."""
+    context.begin(request.remote)
+    return await handler(request)
+
+
+async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to a rate-limited key says how much is left, whatever its surface."""
+    found = context.current()
+    if found is not None and found.decision is not None:
+        response.headers.update(ratelimit_headers(found.decision))
 
 
 async def console_index(request: web.Request) -> web.StreamResponse:
@@ -34,7 +53,8 @@ async def console_redirect(request: web.Request) -> web.StreamResponse:
 
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app.on_response_prepare.append(add_ratelimit_headers)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         gateway = await Gateway.open(settings)
@@ -48,6 +68,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/console", console_redirect)
     app.router.add_get("/console/", console_index)
     app.router.add_static("/console/", CONSOLE_DIR)
+    account.add_routes(app)  # before openai too: /v1/dashboard/...
     anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
     gemini.add_routes(app)
     responses_api.add_routes(app)  # before openai, like anthropic

@@ -1,22 +1,29 @@
 """Prices and quota: estimate, hold before the upstream call, settle after it.
 
-Every hold is money already taken from the key's balance in the database by a conditional
-UPDATE, so the database stays the only truth and a key can overspend at most by what its
-in-flight requests cost beyond their estimates, whatever the number of workers or nodes.
+Money is held on an *account*: a user's balance, a key's own quota (a cap some keys carry), or
+both at once for a capped key of a user with a balance; unlimited keys of unlimited users (and
+admin keys) hold nothing and touch no row. Every hold is money already taken from the
+account's rows in the database by conditional UPDATEs in one transaction, so the database
+stays the only truth and an account can overspend at most by what its in-flight requests
+cost beyond their estimates, whatever the number of workers or nodes.
 
-To keep that UPDATE off the response path, a process takes quota in *leases*: one UPDATE moves
-a slice of a key's balance into the process (``LEASE_REQUESTS`` estimates at first, growing to
-about two seconds of the key's spending there), and requests hold from the lease in memory. A
+To keep those UPDATEs off the response path, a process takes quota in *leases*: one
+transaction moves a slice of an account into the process (``LEASE_REQUESTS`` estimates at
+first, growing to about two seconds of the account's spending there), and requests hold from
+the lease in memory; all keys of a user without caps of their own share the user's lease. A
 settled request gives the lease back its hold less its cost, so the lease shrinks by exactly
 what was spent; a lease running low is extended in the background before it runs out. Leases
-are taken only while the key's balance is at least ``LEASE_FLOOR`` times the lease; below
-that (a nearly spent key) every request reserves its own estimate in the database, as if
-there were no leases. A lease unused for one usage-flush interval goes back to the database
-with that flush (``Ledger.returns``), and all of them go back at shutdown. The price: the
-database shows a key's balance less what processes hold (so a nearly spent key may be refused
-while another process still holds a slice of it, until that slice goes back), and a process
-that dies holding a lease loses its slice. Settling and returns go through the batched usage
-writer, off the response path.
+are taken only while the account has at least ``LEASE_FLOOR`` times the lease; below that (a
+nearly spent account) every request reserves its own estimate in the database, as if there
+were no leases. A lease unused for one usage-flush interval goes back to the database with
+that flush (``Ledger.returns``), and all of them go back at shutdown. The price: the database
+shows a balance less what processes hold (so a nearly spent user may be refused while another
+process still holds a slice of it, until that slice goes back), and a process that dies
+holding a lease loses its slice. Settling and returns go through the batched usage writer, off
+the response path.
+
+A group's price ratio multiplies every price (``apply_ratio``), the estimate held as well as
+the cost charged, rounded up like every other component.
 """
 
 from __future__ import annotations
@@ -25,16 +32,16 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import Update, update
 
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import QuotaExceeded
 from omnirelay.keys import KeyRecord
-from omnirelay.money import micro_to_usd, per_million
-from omnirelay.store import Database, api_keys
+from omnirelay.money import MICRO, micro_to_usd, per_million
+from omnirelay.store import Database, api_keys, users
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,64 @@ def cost_of(model: ModelInfo, usage: Usage) -> int:
     )
 
 
+def apply_ratio(cost: int, ratio_ppm: int) -> int:
+    """``cost`` times a group's price ratio (parts per million), rounded up."""
+    if ratio_ppm == MICRO or cost <= 0:
+        return cost
+    return -(-cost * ratio_ppm // MICRO)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Where a hold comes from: a key's own quota, its user's balance, or both (ids or None)."""
+
+    key_id: int | None
+    user_id: int | None
+
+    @classmethod
+    def of(cls, key: KeyRecord) -> Account | None:
+        key_side = key.id if key.limited else None
+        user_side = key.user_id if key.user_limited else None
+        if key_side is None and user_side is None:
+            return None
+        return cls(key_side, user_side)
+
+    def __str__(self) -> str:
+        return f"key {self.key_id}" if self.key_id is not None else f"user {self.user_id}"
+
+
+class _Short(Exception):
+    """One side of an account lacked the money: roll the transaction back."""
+
+
+def _debits(account: Account, amount: int, minimum: int) -> Iterator[Update]:
+    """Take ``amount`` from each side of ``account`` that holds at least ``minimum``."""
+    if account.key_id is not None:
+        yield (
+            update(api_keys)
+            .where(api_keys.c.id == account.key_id, api_keys.c.quota_remaining >= minimum)
+            .values(quota_remaining=api_keys.c.quota_remaining - amount)
+        )
+    if account.user_id is not None:
+        yield (
+            update(users)
+            .where(users.c.id == account.user_id, users.c.balance >= minimum)
+            .values(balance=users.c.balance - amount)
+        )
+
+
+async def debit(db: Database, account: Account, amount: int, minimum: int) -> bool:
+    """Take ``amount`` from every side of ``account`` in one transaction, or from none."""
+    try:
+        async with db.engine.begin() as conn:
+            for statement in _debits(account, amount, minimum):
+                if (await conn.execute(statement)).rowcount != 1:
+                    raise _Short
+    except _Short:
+        return False
+    return True
+
+
 # A first lease is this many estimates of the request that asked for it. A lease extended
 # again within LEASE_GROWTH_SECONDS doubles, one that lasted LEASE_SHRINK_SECONDS halves: a
 # lease holds about one to two seconds of what the key spends in this process.
@@ -108,21 +173,21 @@ LEASE_FLOOR = 16
 
 
 class Lease:
-    """Quota this process took from one key's balance in the database, held in memory."""
+    """Quota this process took from one account in the database, held in memory."""
 
     __slots__ = (
+        "account",
         "available",
         "extended_at",
         "in_flight",
-        "key_id",
         "lock",
         "refilling",
         "size",
         "used",
     )
 
-    def __init__(self, key_id: int) -> None:
-        self.key_id = key_id
+    def __init__(self, account: Account) -> None:
+        self.account = account
         self.available = 0
         self.size = 0  # of the last extension
         self.extended_at = -math.inf
@@ -151,42 +216,45 @@ class Lease:
 
 @dataclass(slots=True)
 class Hold:
-    """Quota held for one request: from a lease, or (``lease`` None) reserved in the database."""
+    """Quota held for one request: from a lease, or (``lease`` None) reserved in the database
+    on ``account`` (None: nothing held)."""
 
     amount: int
     lease: Lease | None = None
+    account: Account | None = None
 
 
 class Ledger:
-    """Holds quota for requests. Unlimited keys hold nothing and touch no row."""
+    """Holds quota for requests. Unlimited accounts hold nothing and touch no row."""
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = db
         self._clock = clock
-        self._leases: dict[int, Lease] = {}
+        self._leases: dict[Account, Lease] = {}
         self._refills: set[asyncio.Task[None]] = set()
 
     async def hold(self, key: KeyRecord, amount: int) -> Hold:
         """Hold ``amount`` for a request, from this process's lease when it can."""
-        if not key.limited:
+        account = Account.of(key)
+        if account is None:
             return Hold(0)
         amount = max(amount, 0)
-        lease = self._leases.get(key.id)
+        lease = self._leases.get(account)
         if lease is None:
-            lease = self._leases[key.id] = Lease(key.id)
+            lease = self._leases[account] = Lease(account)
         if lease.take(amount):
             if lease.low and not lease.refilling:
                 self._refill_soon(lease, amount)
-            return Hold(amount, lease)
+            return Hold(amount, lease, account)
         async with lease.lock:
             # Another request may have extended the lease while this one waited, or a flush may
             # have returned it (then it is detached: extending it would strand the slice).
-            attached = self._leases.get(key.id) is lease
+            attached = self._leases.get(account) is lease
             if attached and (
                 lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount))
             ):
-                return Hold(amount, lease)
-        return Hold(await self.reserve(key, amount))
+                return Hold(amount, lease, account)
+        return await self.reserve(key, amount)
 
     def _refill_soon(self, lease: Lease, amount: int) -> None:
         """Extend a lease running low in the background, so no request waits for the database."""
@@ -194,15 +262,15 @@ class Ledger:
         async def refill() -> None:
             try:
                 async with lease.lock:
-                    if lease.low and self._leases.get(lease.key_id) is lease:
+                    if lease.low and self._leases.get(lease.account) is lease:
                         await self._extend(lease, amount)
             except Exception:
-                log.exception("extending the quota lease of key %s failed", lease.key_id)
+                log.exception("extending the quota lease of %s failed", lease.account)
             finally:
                 lease.refilling = False
 
         lease.refilling = True
-        task = asyncio.create_task(refill(), name=f"lease-{lease.key_id}")
+        task = asyncio.create_task(refill(), name=f"lease-{lease.account}")
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
 
@@ -215,67 +283,60 @@ class Ledger:
         elif now - lease.extended_at > LEASE_SHRINK_SECONDS:
             size //= 2
         for attempt in dict.fromkeys((max(size, base), base)):  # then the smallest lease
-            statement = (
-                update(api_keys)
-                .where(
-                    api_keys.c.id == lease.key_id,
-                    api_keys.c.quota_remaining >= attempt * LEASE_FLOOR,
-                )
-                .values(quota_remaining=api_keys.c.quota_remaining - attempt)
-            )
-            async with self._db.engine.begin() as conn:
-                result = await conn.execute(statement)
-            if result.rowcount == 1:
+            if await debit(self._db, lease.account, attempt, attempt * LEASE_FLOOR):
                 lease.available += attempt
                 lease.size = attempt
                 lease.extended_at = now
                 return True
         return False
 
+    def held(self, *, key_id: int | None = None, user_id: int | None = None) -> int:
+        """What this process's leases hold of a key's quota or of a user's balance, unspent."""
+        return sum(
+            lease.available
+            for account, lease in self._leases.items()
+            if (key_id is not None and account.key_id == key_id)
+            or (user_id is not None and account.user_id == user_id)
+        )
+
     async def close(self) -> None:
         """Wait for lease extensions in flight (then ``returns(everything=True)`` is complete)."""
         if self._refills:
             await asyncio.gather(*self._refills, return_exceptions=True)
 
-    def returns(self, everything: bool = False) -> dict[int, int]:
-        """Take back what idle leases hold (all leases if ``everything``): key id → amount.
+    def returns(self, everything: bool = False) -> dict[Account, int]:
+        """Take back what idle leases hold (all leases if ``everything``): account → amount.
 
-        The caller owes these amounts to the keys' balances in the database. A lease is idle
-        when no request holds from it and none took a hold since the previous call.
+        The caller owes these amounts to the accounts in the database. A lease is idle when no
+        request holds from it and none took a hold since the previous call.
         """
-        owed: dict[int, int] = {}
-        for key_id, lease in list(self._leases.items()):
+        owed: dict[Account, int] = {}
+        for account, lease in list(self._leases.items()):
             idle = not lease.used and lease.in_flight == 0 and not lease.lock.locked()
             if everything or idle:
                 if lease.available:
-                    owed[key_id] = lease.available
+                    owed[account] = lease.available
                     lease.available = 0
                 if idle:
-                    del self._leases[key_id]
+                    del self._leases[account]
             lease.used = False
         return owed
 
-    async def reserve(self, key: KeyRecord, amount: int) -> int:
-        """Take ``amount`` from the key's balance in the database or raise ``QuotaExceeded``."""
-        if not key.limited:
-            return 0
+    async def reserve(self, key: KeyRecord, amount: int) -> Hold:
+        """Take ``amount`` from the key's account in the database or raise ``QuotaExceeded``.
+
+        Zero is held too when the account is exhausted: a free request of a spent user fails.
+        """
+        account = Account.of(key)
+        if account is None:
+            return Hold(0)
         amount = max(amount, 0)
-        statement = (
-            update(api_keys)
-            .where(api_keys.c.id == key.id, api_keys.c.quota_remaining >= amount)
-            .values(quota_remaining=api_keys.c.quota_remaining - amount)
-        )
-        if amount == 0:
-            statement = (
-                update(api_keys)
-                .where(api_keys.c.id == key.id, api_keys.c.quota_remaining > 0)
-                .values(quota_remaining=api_keys.c.quota_remaining)
-            )
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(statement)
-        if result.rowcount != 1:
+        if not await debit(self._db, account, amount, max(amount, 1)):
+            whose = "API key's quota" if account.key_id is not None else "account's balance"
+            if account.key_id is not None and account.user_id is not None:
+                whose = "API key's quota or its account's balance"
             raise QuotaExceeded(
-                "this API key's quota is exhausted or too low for this request "
+                f"this {whose} is exhausted or too low for this request "
                 f"(estimated cost ${micro_to_usd(amount)}); add quota to continue"
             )
-        return amount
+        return Hold(amount, None, account)

@@ -28,9 +28,15 @@ class Channel:
     model_map: Mapping[str, str]
     priority: int = 0
     weight: int = 1
+    groups: frozenset[str] | None = None  # the user groups it serves; None: every group
+    connect_timeout: float | None = None  # None: the gateway's settings
+    read_timeout: float | None = None
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
+
+    def serves(self, group: str) -> bool:
+        return self.groups is None or group in self.groups
 
 
 def _row_values(spec: ChannelSpec, box: SecretBox) -> dict[str, Any]:
@@ -62,32 +68,41 @@ async def upsert_channels(db: Database, box: SecretBox, specs: Iterable[ChannelS
                 )
 
 
+def channel_of(
+    row: Any,
+    box: SecretBox,
+    catalogue: Mapping[str, ModelInfo],
+    families: Mapping[str, frozenset[str]],
+) -> Channel:
+    """A channel row as the router sees it; listing no models, it serves every model of its
+    vendor's families."""
+    served = frozenset(row.models or ())
+    if not served:
+        vendor_families = families.get(row.vendor, frozenset())
+        served = frozenset(m.name for m in catalogue.values() if m.family in vendor_families)
+    return Channel(
+        id=row.id,
+        name=row.name,
+        vendor=row.vendor,
+        base_url=row.base_url,
+        secret=box.decrypt(row.secret_enc),
+        models=served,
+        model_map=dict(row.model_map or {}),
+        priority=row.priority,
+        weight=max(1, row.weight),
+        groups=frozenset(row.groups) if row.groups is not None else None,
+        connect_timeout=row.connect_timeout,
+        read_timeout=row.read_timeout,
+    )
+
+
 async def load_channels(
     db: Database,
     box: SecretBox,
     catalogue: Mapping[str, ModelInfo],
     families: Mapping[str, frozenset[str]],
 ) -> list[Channel]:
-    """Enabled channels; a channel listing no models serves every model of its vendor's families."""
+    """The enabled channels."""
     async with db.engine.connect() as conn:
         rows = (await conn.execute(select(channels).where(channels.c.enabled))).all()
-    loaded = []
-    for row in rows:
-        served = frozenset(row.models or ())
-        if not served:
-            vendor_families = families.get(row.vendor, frozenset())
-            served = frozenset(m.name for m in catalogue.values() if m.family in vendor_families)
-        loaded.append(
-            Channel(
-                id=row.id,
-                name=row.name,
-                vendor=row.vendor,
-                base_url=row.base_url,
-                secret=box.decrypt(row.secret_enc),
-                models=served,
-                model_map=dict(row.model_map or {}),
-                priority=row.priority,
-                weight=max(1, row.weight),
-            )
-        )
-    return loaded
+    return [channel_of(row, box, catalogue, families) for row in rows]

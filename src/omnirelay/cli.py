@@ -1,4 +1,8 @@
-"""The command line: ``omnirelay serve | demo | sandbox | keys | channels``."""
+"""The command line: ``omnirelay serve | demo | sandbox | keys | users | channels | tasks``.
+
+Commands that change the platform go through the same validation as the admin API
+(``platform.keyring``, ``platform.users``), so both refuse the same things in the same words.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,12 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
+from omnirelay import __version__
 from omnirelay.app import build_app
 from omnirelay.channels import upsert_channels
 from omnirelay.config import (
@@ -30,10 +36,12 @@ from omnirelay.config import (
     load_settings,
 )
 from omnirelay.crypto import load_secret_box
+from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
-from omnirelay.keys import create_key
-from omnirelay.money import micro_to_usd, usd_to_micro
-from omnirelay.store import api_keys, channels, open_database
+from omnirelay.money import micro_to_usd
+from omnirelay.platform import balances, keyring, users
+from omnirelay.store import channels, open_database
+from omnirelay.store import users as users_table
 
 log = logging.getLogger("omnirelay")
 
@@ -180,6 +188,24 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text is not None else None
+
+
+async def _user_id(db: Any, user: str | None) -> int | None:
+    """A user given by id or by name."""
+    if user is None:
+        return None
+    async with db.engine.connect() as conn:
+        column = users_table.c.id if user.isdigit() else users_table.c.name
+        found = await conn.scalar(
+            select(users_table.c.id).where(column == (int(user) if user.isdigit() else user))
+        )
+    if found is None:
+        raise SystemExit(f"error: no user '{user}'")
+    return int(found)
+
+
 async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
     await bootstrap(settings, with_demo_channels=False, ensure_admin=False)
     db = await open_database(settings.resolved_database_url, migrate=False)
@@ -187,17 +213,16 @@ async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
         expires = (
             datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
         )
-        raw, _ = await create_key(
-            db,
+        spec = keyring.KeyCreate(
             name=args.name,
-            quota=usd_to_micro(args.quota) if args.quota is not None else None,
-            models=[m.strip() for m in args.models.split(",") if m.strip()]
-            if args.models
-            else None,
+            user_id=await _user_id(db, args.user),
+            quota_usd=args.quota,
+            models=_names(args.models),
             expires_at=expires,
+            allowed_ips=_names(args.allowed_ips),
             is_admin=args.admin,
         )
-        return raw
+        return (await keyring.create(db, spec)).key
     finally:
         await db.close()
 
@@ -205,19 +230,50 @@ async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
 async def _keys_list(settings: Settings) -> None:
     db = await open_database(settings.resolved_database_url)
     try:
-        async with db.engine.connect() as conn:
-            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).all()
+        found, _ = await keyring.list_keys(db, keyring.KeyQuery())
     finally:
         await db.close()
-    for row in rows:
+    for key in found:
         quota = (
-            "unlimited" if row.quota_remaining is None else "$" + micro_to_usd(row.quota_remaining)
+            "none"
+            if key.quota_remaining_micro_usd is None
+            else "$" + micro_to_usd(key.quota_remaining_micro_usd)
         )
+        owner = "admin" if key.is_admin else f"user {key.user_id}"
         print(
-            f"{row.id:>4}  {row.key_prefix}…  {row.name:<20} quota {quota:<14} "
-            f"spent ${micro_to_usd(row.spent)}  {'admin ' if row.is_admin else ''}"
-            f"{'' if row.enabled else 'disabled'}"
+            f"{key.id:>4}  {key.prefix}…  {key.name:<20} {owner:<10} own quota {quota:<14} "
+            f"spent ${micro_to_usd(key.spent_micro_usd)}  {'' if key.enabled else 'disabled'}"
         )
+
+
+async def _users_command(settings: Settings, args: argparse.Namespace) -> None:
+    await bootstrap(settings, with_demo_channels=False, ensure_admin=False)
+    db = await open_database(settings.resolved_database_url, migrate=False)
+    try:
+        if args.users_command == "create":
+            balance = None if args.unlimited else args.balance
+            spec = users.UserCreate(name=args.name, group=args.group, balance_usd=balance)
+            user = await users.create_user(db, spec, actor="command line")
+            print(f"user {user.id} ({user.name}) created")
+        elif args.users_command == "topup":
+            user_id = await _user_id(db, args.user)
+            assert user_id is not None
+            change = balances.TopUp(amount_usd=args.amount, note=args.note)
+            entry = await balances.top_up(db, user_id, change, actor="command line")
+            after = entry.balance_after_micro_usd or 0
+            print(f"user {user_id}: balance ${micro_to_usd(after)}")
+        else:
+            found, _ = await users.list_users(db, users.UserQuery(limit=1000))
+            for user in found:
+                left = user.balance_micro_usd
+                balance = "unlimited" if left is None else "$" + micro_to_usd(left)
+                print(
+                    f"{user.id:>4}  {user.name:<20} {user.group:<12} balance {balance:<14} "
+                    f"spent ${micro_to_usd(user.spent_micro_usd)}  {user.keys} key(s)"
+                    f"{'' if user.enabled else '  disabled'}"
+                )
+    finally:
+        await db.close()
 
 
 async def _channels_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -253,12 +309,29 @@ async def _channels_list(settings: Settings) -> None:
         )
 
 
+def _refused(error: GatewayError) -> int:
+    print(f"error: {error.message}", file=sys.stderr)
+    return 2
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     settings = load_settings(config_file=args.config, demo=True if args.demo else None)
-    if args.keys_command == "create":
-        print(asyncio.run(_keys_create(settings, args)))
-    else:
-        asyncio.run(_keys_list(settings))
+    try:
+        if args.keys_command == "create":
+            print(asyncio.run(_keys_create(settings, args)))
+        else:
+            asyncio.run(_keys_list(settings))
+    except GatewayError as error:
+        return _refused(error)
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    try:
+        asyncio.run(_users_command(settings, args))
+    except GatewayError as error:
+        return _refused(error)
     return 0
 
 
@@ -287,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omnirelay", description="A self-hosted AI model gateway."
     )
+    parser.add_argument("--version", action="version", version=f"omnirelay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "demo"):
         serve = sub.add_parser(
@@ -344,12 +418,32 @@ def build_parser() -> argparse.ArgumentParser:
         "create", parents=[common], help="create a key and print it (shown once)"
     )
     create.add_argument("--name", required=True)
-    create.add_argument("--quota", type=float, default=None, help="US dollars; default unlimited")
+    create.add_argument(
+        "--user", default=None, help="the user (id or name); default: a new user of its own"
+    )
+    create.add_argument(
+        "--quota", type=float, default=None, help="the key's own cap in US dollars; default none"
+    )
     create.add_argument("--models", default=None, help="comma-separated allow-list")
+    create.add_argument("--allowed-ips", default=None, help="comma-separated CIDR blocks")
     create.add_argument("--expires-days", type=float, default=None)
     create.add_argument("--admin", action="store_true")
     keys_sub.add_parser("list", parents=[common], help="list keys")
     keys.set_defaults(func=cmd_keys)
+
+    people = sub.add_parser("users", help="manage users (who own balances and keys)")
+    people_sub = people.add_subparsers(dest="users_command", required=True)
+    new_user = people_sub.add_parser("create", parents=[common], help="create a user")
+    new_user.add_argument("--name", required=True)
+    new_user.add_argument("--group", default="default")
+    new_user.add_argument("--balance", type=float, default=0.0, help="US dollars")
+    new_user.add_argument("--unlimited", action="store_true", help="no balance at all")
+    topup = people_sub.add_parser("topup", parents=[common], help="add to a user's balance")
+    topup.add_argument("--user", required=True, help="id or name")
+    topup.add_argument("--amount", type=float, required=True, help="US dollars")
+    topup.add_argument("--note", default=None)
+    people_sub.add_parser("list", parents=[common], help="list users")
+    people.set_defaults(func=cmd_users)
 
     chans = sub.add_parser("channels", help="manage upstream channels")
     chans_sub = chans.add_subparsers(dest="channels_command", required=True)

@@ -76,6 +76,9 @@ class Settings:
     # result URLs it serves itself (Midjourney's imageUrl) start with it. Empty: the address a
     # request came to, or host:port in webhooks.
     public_url: str = ""
+    # The platform: usage detail older than this many days is deleted (0: kept forever; the
+    # hourly aggregates are always kept).
+    usage_retention_days: int = 0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -106,6 +109,8 @@ _ENV_NAMES: dict[str, str] = {
     "task_timeout_seconds": "OMNIRELAY_TASK_TIMEOUT_SECONDS",
     "image_wait_seconds": "OMNIRELAY_IMAGE_WAIT_SECONDS",
     "public_url": "OMNIRELAY_PUBLIC_URL",
+    "usage_retention_days": "OMNIRELAY_USAGE_RETENTION_DAYS",
+    "cache_ttl_seconds": "OMNIRELAY_CACHE_TTL_SECONDS",
 }
 
 

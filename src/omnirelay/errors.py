@@ -11,6 +11,7 @@ and never builds responses::
      ├── PermissionDenied             403     permission_error
      ├── NotFound                     404     not_found_error
      │    └── ModelNotFound           404     (code model_not_found)
+     ├── Conflict                     409     conflict_error (admin: name taken, last admin…)
      ├── PayloadTooLarge              413     request_too_large
      ├── QuotaExceeded                429     insufficient_quota (never retry)
      ├── RateLimited                  429     rate_limit_error (retry later)
@@ -84,6 +85,12 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    kind = "conflict_error"
+    default_code = "conflict"
 
 
 class PayloadTooLarge(GatewayError):

@@ -20,12 +20,24 @@ from omnirelay.formats.midjourney import actions as mj_actions
 from omnirelay.formats.midjourney import render as mj_render
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
+from omnirelay.platform.bus import Bus, RedisBus
+from omnirelay.platform.limits.admission import Limiter
+from omnirelay.platform.limits.base import LimitBackend, Scope
+from omnirelay.platform.limits.memory import MemoryLimits
+from omnirelay.platform.limits.redis import RedisLimits
+from omnirelay.platform.redis_link import RedisLink
+from omnirelay.platform.usage_log import delete_old_usage, spent_by_scope
 from omnirelay.relay import Relay
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
 from omnirelay.tasks.engine import TaskEngine, TaskTiming
 from omnirelay.tasks.poller import Poller
-from omnirelay.tasks.pricing import TaskPrices
+from omnirelay.tasks.pricing import (
+    TaskPrices,
+    builtin_entries,
+    load_task_prices,
+    seed_task_prices,
+)
 from omnirelay.tasks.store import TaskStore
 from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.usage import UsageWriter
@@ -108,6 +120,7 @@ async def bootstrap(
     try:
         box = load_secret_box(settings.secret_key, settings.data_dir)
         await seed_models(db, builtin_models(), settings.models)
+        await seed_task_prices(db, builtin_entries())
         specs = list(settings.channels)
         if settings.demo and with_demo_channels:
             specs += demo_channels(settings)
@@ -133,6 +146,7 @@ def _task_engine(
     vendors: Mapping[str, Vendor],
     session: aiohttp.ClientSession,
     webhooks: WebhookSender,
+    limiter: Limiter | None = None,
 ) -> TaskEngine:
     timing = TaskTiming(
         first_poll=settings.task_poll_seconds,
@@ -153,7 +167,26 @@ def _task_engine(
         renderers=renderers,
         timing=timing,
         progress_webhooks=mj_actions.ACTIONS,
+        limiter=limiter,
     )
+
+
+async def _platform(settings: Settings, db: Database) -> tuple[RedisLink | None, LimitBackend, Bus]:
+    """Rate limits and invalidations: shared through Redis when one is configured."""
+
+    async def seed(scope: Scope) -> tuple[int, int]:
+        return await spent_by_scope(db, scope.id)
+
+    if not settings.redis_url:
+        if settings.workers > 1:
+            log.info(
+                "no Redis configured: each of the %d workers counts rate limits on its own",
+                settings.workers,
+            )
+        return None, MemoryLimits(seed), Bus()
+    link = RedisLink(settings.redis_url)
+    await link.start()
+    return link, RedisLimits(link, seed), RedisBus(link)
 
 
 @dataclass(slots=True)
@@ -170,8 +203,12 @@ class Gateway:
     relay: Relay
     tasks: TaskEngine
     task_prices: TaskPrices
+    limiter: Limiter
+    bus: Bus
+    redis: RedisLink | None = None
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
     _refresher: asyncio.Task[None] | None = None
+    _retention: asyncio.Task[None] | None = None
     _poller: Poller | None = None
     _webhooks: WebhookSender | None = None
 
@@ -194,7 +231,9 @@ class Gateway:
         vendors = default_vendors()
         ledger = Ledger(db)
         webhooks = WebhookSender(session)
-        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks)
+        link, backend, bus = await _platform(settings, db)
+        limiter = Limiter(backend)
+        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks, limiter)
         gateway = cls(
             settings=settings,
             db=db,
@@ -208,13 +247,20 @@ class Gateway:
             relay=Relay(session, router, vendors),
             tasks=engine,
             task_prices=TaskPrices.builtin(),
+            limiter=limiter,
+            bus=bus,
+            redis=link,
         )
         await gateway.reload()
+        bus.subscribe(gateway._invalidated)
+        await bus.start()
         gateway.usage.start()
         gateway._webhooks = webhooks
         gateway._poller = Poller(engine)
         gateway._poller.start()
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
+        if settings.usage_retention_days > 0:
+            gateway._retention = asyncio.create_task(gateway._retention_loop(), name="retention")
         return gateway
 
     async def meter(
@@ -237,6 +283,7 @@ class Gateway:
             estimate=estimate,
             stream=stream,
             request_id=request_id,
+            limiter=self.limiter,
         )
 
     async def reload(self) -> None:
@@ -244,8 +291,39 @@ class Gateway:
         catalogue = await load_catalogue(self.db)
         families = {name: vendor.families for name, vendor in self.vendors.items()}
         channels = await load_channels(self.db, self.box, catalogue, families)
+        task_prices = await load_task_prices(self.db)
         self.catalogue = catalogue
         self.router.replace(channels)
+        self.task_prices = task_prices
+
+    async def changed(self, topic: str) -> None:
+        """Something an admin changed: every node's caches follow (``platform.bus``)."""
+        await self.bus.publish(topic)
+
+    async def _invalidated(self, topic: str) -> None:
+        if topic == "keys":
+            self.keys.invalidate()
+        elif topic == "catalogue":
+            await self.reload()
+
+    def health(self) -> dict[str, str]:
+        """``status`` is ``degraded`` while a configured Redis is unreachable."""
+        redis = self.redis.status if self.redis is not None else "off"
+        return {
+            "status": "degraded" if redis == "degraded" else "ok",
+            "redis": redis,
+            "limits": self.limiter.backend.status,
+        }
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                deleted = await delete_old_usage(self.db, self.settings.usage_retention_days)
+                if deleted:
+                    log.info("retention: deleted %d usage records", deleted)
+            except Exception:
+                log.exception("deleting old usage records failed; will retry")
+            await asyncio.sleep(3600)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -260,15 +338,20 @@ class Gateway:
             await self._poller.stop()
         if self._webhooks is not None:
             await self._webhooks.stop()
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        for task in (self._refresher, self._retention):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.bus.close()
         try:
             # Lease extensions first: the writer's last flush returns every lease.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ledger.close(), 10)
             await asyncio.wait_for(self.usage.stop(), 10)
         finally:
+            await self.limiter.backend.close()
+            if self.redis is not None:
+                await self.redis.close()
             await self.session.close()
             await self.db.close()

@@ -1,8 +1,9 @@
 """API keys: created once and shown once, stored as SHA-256 hashes, looked up through a cache.
 
 Keys are 256-bit random tokens, so a fast hash is enough (no password stretching needed).
-The cache holds what a key *may* do (models, expiry, enabled); the balance is never cached:
-billing reads and writes it in the database.
+A user key spends its user's balance; an admin key belongs to no user and manages the gateway.
+The cache holds what a key *may* do (models, expiry, enabled, address, its user's group and
+rate limits); the balance is never cached: billing reads and writes it in the database.
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import AuthenticationFailed, PermissionDenied
-from omnirelay.store import Database, api_keys
+from omnirelay.platform.context import current
+from omnirelay.platform.limits.base import Limits, Scope, limits_from_json, scopes_for
+from omnirelay.store import Database, api_keys, groups, users
+
+IPNetwork = IPv4Network | IPv6Network
 
 KEY_PREFIX = "sk-or-"
 
@@ -33,32 +41,131 @@ def hash_key(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """What a key may do, with its user's and group's part of it (cached; never a balance)."""
+
     id: int
     name: str
     models: frozenset[str] | None
     expires_at: datetime | None
     is_admin: bool
     enabled: bool
-    limited: bool  # has a quota (False: unlimited)
+    limited: bool  # has a quota of its own (False: only its user's balance limits it)
+    user_id: int | None = None  # None: an admin key, which belongs to no user
+    user_limited: bool = False  # its user has a balance (False: unlimited)
+    group: str = "default"
+    ratio_ppm: int = 1_000_000  # the group's price ratio
+    group_models: frozenset[str] | None = None
+    networks: tuple[IPNetwork, ...] | None = None  # the IP allow-list
+    scopes: tuple[Scope, ...] = ()  # its rate limits and its user's
+
+    def may_use(self, model: str) -> bool:
+        return (self.models is None or model in self.models) and (
+            self.group_models is None or model in self.group_models
+        )
 
     def check_model(self, model: str) -> None:
         if self.models is not None and model not in self.models:
             raise PermissionDenied(f"this API key may not use the model '{model}'")
+        if self.group_models is not None and model not in self.group_models:
+            raise PermissionDenied(
+                f"the group '{self.group}' may not use the model '{model}'",
+                code="model_not_in_group",
+            )
+
+    def check_address(self, ip: str | None) -> None:
+        if self.networks is None or ip is None:
+            return
+        try:
+            address = ip_address(ip)
+        except ValueError:
+            address = None
+        if address is None or not any(address in network for network in self.networks):
+            raise PermissionDenied(f"this API key may not be used from {ip}", code="ip_not_allowed")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+    return value
 
 
 def _record(row: Any) -> KeyRecord:
-    expires = row.expires_at
-    if expires is not None and expires.tzinfo is None:
-        expires = expires.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+    group_limits = limits_from_json(row.group_limits)
     return KeyRecord(
         id=row.id,
         name=row.name,
         models=frozenset(row.models) if row.models is not None else None,
-        expires_at=expires,
+        expires_at=_utc(row.expires_at),
         is_admin=bool(row.is_admin),
-        enabled=bool(row.enabled),
+        enabled=bool(row.enabled) and (row.user_id is None or bool(row.user_enabled)),
         limited=row.quota_remaining is not None,
+        user_id=row.user_id,
+        user_limited=row.user_id is not None and row.user_balance is not None,
+        group=row.group_name or "default",
+        ratio_ppm=row.ratio_ppm if row.ratio_ppm is not None else 1_000_000,
+        group_models=frozenset(row.group_models) if row.group_models is not None else None,
+        networks=tuple(ip_network(n, strict=False) for n in row.allowed_ips)
+        if row.allowed_ips
+        else None,
+        scopes=scopes_for(
+            row.id,
+            limits_from_json(row.limits),
+            row.user_id,
+            limits_from_json(row.user_limits),
+            group_limits,
+        ),
     )
+
+
+# A key with its user's and group's columns, as the cache needs them.
+KEY_WITH_USER = select(
+    api_keys,
+    users.c.balance.label("user_balance"),
+    users.c.enabled.label("user_enabled"),
+    users.c.limits.label("user_limits"),
+    groups.c.name.label("group_name"),
+    groups.c.ratio_ppm,
+    groups.c.models.label("group_models"),
+    groups.c.limits.label("group_limits"),
+).select_from(
+    api_keys.outerjoin(users, users.c.id == api_keys.c.user_id).outerjoin(
+        groups, groups.c.id == users.c.group_id
+    )
+)
+
+
+async def default_group_id(conn: AsyncConnection) -> int:
+    found = await conn.scalar(select(groups.c.id).where(groups.c.name == "default"))
+    if found is None:  # deleted by hand: make it again
+        result = await conn.execute(
+            groups.insert().values(
+                name="default", ratio_ppm=1_000_000, created_at=datetime.now(UTC)
+            )
+        )
+        found = result.inserted_primary_key[0]  # type: ignore[index]
+    return int(found)
+
+
+async def _user_for(conn: AsyncConnection, name: str) -> int:
+    """A new user of its own for a key created without one (named after it, made unique)."""
+    taken = set(
+        (await conn.execute(select(users.c.name).where(users.c.name.like(f"{name}%")))).scalars()
+    )
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}-{n}"
+    result = await conn.execute(
+        users.insert().values(
+            name=unique,
+            group_id=await default_group_id(conn),
+            balance=None,
+            spent=0,
+            enabled=True,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 async def create_key(
@@ -70,10 +177,20 @@ async def create_key(
     expires_at: datetime | None = None,
     is_admin: bool = False,
     raw: str | None = None,
+    user_id: int | None = None,
+    allowed_ips: Iterable[str] | None = None,
+    limits: Limits | None = None,
 ) -> tuple[str, int]:
-    """Store a new key and return (the raw key, its id). The raw key is not kept."""
+    """Store a new key and return (the raw key, its id). The raw key is not kept.
+
+    ``quota`` is the key's own cap (None: none); it spends its user's balance. A user key
+    created without ``user_id`` gets a user of its own (unlimited balance). Storage only:
+    ``platform.accounts`` validates what people ask for.
+    """
     raw = raw or new_key()
     async with db.engine.begin() as conn:
+        if user_id is None and not is_admin:
+            user_id = await _user_for(conn, name)
         result = await conn.execute(
             api_keys.insert().values(
                 name=name,
@@ -86,6 +203,9 @@ async def create_key(
                 is_admin=is_admin,
                 enabled=True,
                 created_at=datetime.now(UTC),
+                user_id=None if is_admin else user_id,
+                allowed_ips=list(allowed_ips) if allowed_ips is not None else None,
+                limits=msgspec.to_builtins(limits) if limits is not None else None,
             )
         )
         key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -121,6 +241,7 @@ class KeyCache:
         self._entries.clear()
 
     async def authenticate(self, raw: str | None) -> KeyRecord:
+        """The key's record, if it may be used now and from here (the request's address)."""
         if not raw:
             raise AuthenticationFailed(
                 "missing API key: send it as 'Authorization: Bearer <key>'",
@@ -132,7 +253,7 @@ class KeyCache:
         if entry is None or now - entry[0] > self._ttl:
             async with self._db.engine.connect() as conn:
                 row = (
-                    await conn.execute(select(api_keys).where(api_keys.c.key_hash == digest))
+                    await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))
                 ).first()
             if row is None:
                 raise AuthenticationFailed("invalid API key")
@@ -145,4 +266,8 @@ class KeyCache:
             raise AuthenticationFailed("this API key is disabled", code="api_key_disabled")
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             raise AuthenticationFailed("this API key has expired", code="api_key_expired")
+        context = current()
+        if context is not None:
+            record.check_address(context.ip)
+            context.key = record
         return record

@@ -1,4 +1,5 @@
-"""The billing lifecycle of one request: reserve on start, settle exactly once on finish."""
+"""The billing lifecycle of one request: admit under the rate limits, hold on start, settle
+exactly once on finish."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from omnirelay.billing import Lease, Ledger, Usage, cost_of
+from omnirelay.billing import Account, Lease, Ledger, Usage, apply_ratio, cost_of
 from omnirelay.catalogue import ModelInfo
 from omnirelay.keys import KeyRecord
+from omnirelay.platform.limits.admission import Limiter
+from omnirelay.platform.limits.base import Admission
 from omnirelay.usage import UsageEvent, UsageWriter
 
 
@@ -30,7 +33,11 @@ class Meter:
     reserved: int
     stream: bool = False
     lease: Lease | None = None  # where ``reserved`` came from; None: the database
+    account: Account | None = None  # the sides ``reserved`` was taken from
+    limiter: Limiter | None = None
+    admission: Admission | None = None
     started: float = field(default_factory=time.perf_counter)
+    first_byte: float | None = None
     finished: bool = False
 
     @classmethod
@@ -45,18 +52,39 @@ class Meter:
         estimate: Usage,
         stream: bool = False,
         request_id: str | None = None,
+        limiter: Limiter | None = None,
     ) -> Meter:
-        hold = await ledger.hold(key, cost_of(model, estimate))
+        """Admit (or raise ``RateLimited``), then hold (or raise ``QuotaExceeded``)."""
+        request_id = request_id or new_request_id()
+        price = apply_ratio(cost_of(model, estimate), key.ratio_ppm)
+        admission = None
+        if limiter is not None:
+            tokens = estimate.prompt_tokens + estimate.completion_tokens
+            admission = await limiter.admit(key, tokens=tokens, cost=price, ticket=request_id)
+        try:
+            hold = await ledger.hold(key, price)
+        except BaseException:
+            if limiter is not None:
+                limiter.settle(admission, tokens=0, cost=0)
+            raise
         return cls(
             writer=writer,
             key=key,
             model=model,
             endpoint=endpoint,
-            request_id=request_id or new_request_id(),
+            request_id=request_id,
             reserved=hold.amount,
             stream=stream,
             lease=hold.lease,
+            account=hold.account,
+            limiter=limiter,
+            admission=admission,
         )
+
+    def mark_first_byte(self) -> None:
+        """The answer's first byte is on its way (streams; or the upstream's headers)."""
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
 
     def finish(
         self,
@@ -70,9 +98,13 @@ class Meter:
         if self.finished:
             return 0
         self.finished = True
-        cost = cost_of(self.model, usage) if usage is not None else 0
+        cost = apply_ratio(cost_of(self.model, usage), self.key.ratio_ppm) if usage else 0
         if self.lease is not None:
             self.lease.settle(self.reserved, cost)
+        if self.limiter is not None:
+            tokens = usage.prompt_tokens + usage.completion_tokens if usage else 0
+            self.limiter.settle(self.admission, tokens=tokens, cost=cost)
+        account = self.account
         self.writer.record(
             UsageEvent(
                 request_id=self.request_id,
@@ -94,6 +126,13 @@ class Meter:
                 cache_write_tokens=usage.cache_write_tokens if usage else 0,
                 cache_write_1h_tokens=usage.cache_write_1h_tokens if usage else 0,
                 reasoning_tokens=usage.reasoning_tokens if usage else 0,
+                user_id=self.key.user_id,
+                ratio_ppm=self.key.ratio_ppm,
+                first_byte_ms=int((self.first_byte - self.started) * 1000)
+                if self.first_byte is not None
+                else None,
+                held_key=account is not None and account.key_id is not None,
+                held_user=account.user_id if account is not None else None,
             )
         )
         return cost

@@ -23,6 +23,7 @@ import aiohttp
 
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, NoChannelAvailable, UpstreamError, UpstreamTimeout
+from omnirelay.platform.context import current_group
 from omnirelay.routing import Router
 from omnirelay.vendors import Operation, RelayVendor, Vendor
 
@@ -68,6 +69,18 @@ def _route_missing(status: int, body: bytes) -> bool:
     return status in (404, 405) and b"model_not_found" not in body
 
 
+def channel_timeout(session: aiohttp.ClientSession, channel: Channel) -> aiohttp.ClientTimeout:
+    """The channel's own timeouts where it has them, else the session's (the settings)."""
+    base = session.timeout
+    if channel.connect_timeout is None and channel.read_timeout is None:
+        return base
+    return aiohttp.ClientTimeout(
+        total=base.total,
+        connect=channel.connect_timeout if channel.connect_timeout is not None else base.connect,
+        sock_read=channel.read_timeout if channel.read_timeout is not None else base.sock_read,
+    )
+
+
 class Relay:
     def __init__(
         self,
@@ -91,9 +104,11 @@ class Relay:
         headers_for: HeaderBuilder | None = None,
         fallback: Fallback | None = None,
     ) -> Opened:
-        """POST to the first channel that accepts; raise the last failure if none does."""
+        """POST to the first channel that accepts; raise the last failure if none does.
+
+        Only channels serving the group of the request's key are tried."""
         failure: GatewayError | None = None
-        for channel in self.router.candidates(model):
+        for channel in self.router.candidates(model, current_group()):
             vendor = self._vendors.get(channel.vendor)
             if vendor is None:
                 continue
@@ -159,13 +174,16 @@ class Relay:
         extra = headers_for(vendor) if headers_for is not None else {}
         headers = {**extra, **call.headers, "Content-Type": content_type}
         try:
-            response = await self._session.post(call.url, data=body, headers=headers)
+            timeout = channel_timeout(self._session, channel)
+            response = await self._session.post(
+                call.url, data=body, headers=headers, timeout=timeout
+            )
         except TimeoutError as exc:
-            self.router.report_failure(channel)
+            self.router.report_failure(channel, "timed out")
             raise _Retryable(UpstreamTimeout(f"the upstream for '{model}' timed out")) from exc
         except aiohttp.ClientError as exc:
             log.warning("channel %s: %s", channel.name, type(exc).__name__)
-            self.router.report_failure(channel)
+            self.router.report_failure(channel, f"unreachable: {type(exc).__name__}")
             raise _Retryable(
                 UpstreamError(
                     f"the upstream for '{model}' could not be reached ({type(exc).__name__})"
@@ -187,7 +205,7 @@ class Relay:
         if response.status not in _FAILOVER_STATUSES:
             raise error
         log.warning("channel %s answered HTTP %s", channel.name, response.status)
-        self.router.report_failure(channel)
+        self.router.report_failure(channel, f"HTTP {response.status}: {error.message}")
         raise _Retryable(error)
 
 

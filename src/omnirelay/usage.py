@@ -1,10 +1,11 @@
 """Usage records and quota settlement, written in batches by one background task per process.
 
 The response path only appends to an in-memory queue; every ``flush_seconds`` the writer
-inserts the records and applies each key's net settlement in one transaction (on SQLite, in one
-trip to a thread: ``_SQLiteBatch``), together with
-the quota leases the ledger gives back (``billing.Ledger.returns``). On shutdown it drains
-what is queued and returns every lease.
+inserts the records, adds them to the hourly rollups (``usage_hourly``, which the aggregates
+read and retention keeps) and applies each key's and user's net settlement in one transaction
+(on SQLite, in one trip to a thread: ``_SQLiteBatch``), together with the quota leases the
+ledger gives back (``billing.Ledger.returns``). On shutdown it drains what is queued and
+returns every lease.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from omnirelay.store import Database, api_keys, usage_records
+from omnirelay.store import Database, api_keys, usage_records, users
+
+if TYPE_CHECKING:
+    from omnirelay.billing import Account
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +59,136 @@ class UsageEvent:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
+    user_id: int | None = None  # whose balance paid (None: an admin key)
+    ratio_ppm: int = 1_000_000  # the group's price ratio applied to ``cost``
+    first_byte_ms: int | None = None
+    # Which sides of the account a database hold came from (see ``held_in_db``).
+    held_key: bool = True
+    held_user: int | None = None
 
 
+_NOT_COLUMNS = ("reserved", "held_in_db", "held_key", "held_user")
 # The record's columns. Read field by field: ``dataclasses.asdict`` deep-copies every value and
 # cost ~40 µs a record, blocking the event loop for milliseconds at each flush under load.
-_COLUMNS = tuple(f.name for f in fields(UsageEvent) if f.name not in ("reserved", "held_in_db"))
+_COLUMNS = tuple(f.name for f in fields(UsageEvent) if f.name not in _NOT_COLUMNS)
 
 
-# NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
+# NULL + n stays NULL: unlimited keys and users keep no balance, only what they spent.
 _SETTLE = (
     "UPDATE api_keys SET quota_remaining = quota_remaining + ?, spent = spent + ? WHERE id = ?"
 )
+_SETTLE_USERS = "UPDATE users SET balance = balance + ?, spent = spent + ? WHERE id = ?"
+
+# Upper edges of the latency histogram of the rollups (the last bucket is everything above).
+LATENCY_BUCKETS_MS = (
+    10,
+    25,
+    50,
+    100,
+    200,
+    350,
+    500,
+    750,
+    1000,
+    1500,
+    2500,
+    4000,
+    7000,
+    12000,
+    30000,
+)
+BUCKET_COLUMNS = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
+_SUMMED = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "latency_ms",
+    *BUCKET_COLUMNS,
+)
+_ROLLUP_KEY = ("hour", "key_id", "model", "channel_id")
+_INSERTED = (*_ROLLUP_KEY, "user_id", *_SUMMED)
+# Plain SQL that SQLite and PostgreSQL both take (named parameters, ON CONFLICT upsert); our
+# own column names, every value a bound parameter.
+ROLLUP_UPSERT = (
+    f"INSERT INTO usage_hourly ({', '.join(_INSERTED)}) "  # noqa: S608
+    f"VALUES ({', '.join(':' + c for c in _INSERTED)}) "
+    f"ON CONFLICT ({', '.join(_ROLLUP_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in _SUMMED)
+)
+
+
+def rollups(events: Iterable[UsageEvent]) -> list[dict[str, Any]]:
+    """The hourly rollup rows that ``events`` add to, one per (hour, key, model, channel)."""
+    rows: dict[tuple[int, int, str, int], dict[str, Any]] = {}
+    for event in events:
+        hour = int(event.created_at.timestamp()) // 3600 * 3600
+        slot = (hour, event.key_id, event.model, event.channel_id or 0)
+        row = rows.get(slot)
+        if row is None:
+            row = rows[slot] = dict.fromkeys(_SUMMED, 0)
+            row.update(zip(_ROLLUP_KEY, slot, strict=True))
+            row["user_id"] = event.user_id or 0
+        row["requests"] += 1
+        row["errors"] += event.status >= 400
+        row["prompt_tokens"] += event.prompt_tokens
+        row["completion_tokens"] += event.completion_tokens
+        row["cost"] += event.cost
+        row["latency_ms"] += event.latency_ms
+        row[BUCKET_COLUMNS[bisect_right(LATENCY_BUCKETS_MS, event.latency_ms)]] += 1
+    return list(rows.values())
+
+
+async def insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) -> None:
+    """Insert usage records and their rollups on a connection in a transaction."""
+    # In chunks: the driver runs on the event loop, and preparing a statement's rows holds it
+    # (~10 µs a row); each chunk lets requests run in between.
+    for start in range(0, len(events), _ROWS_PER_CHUNK):
+        rows = [
+            {name: getattr(event, name) for name in _COLUMNS}
+            for event in events[start : start + _ROWS_PER_CHUNK]
+        ]
+        await conn.execute(usage_records.insert(), rows)
+    if events:
+        await conn.execute(text(ROLLUP_UPSERT), rollups(events))
+
+
+@dataclass(slots=True)
+class Settlement:
+    """Net changes per key and per user from a batch: refunds of holds, and spending."""
+
+    key_refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    key_spent: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    user_refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    user_spent: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    @classmethod
+    def of(cls, batch: Iterable[UsageEvent], credits: Mapping[Account, int]) -> Settlement:
+        found = cls()
+        for account, amount in credits.items():
+            if account.key_id is not None:
+                found.key_refunds[account.key_id] += amount
+            if account.user_id is not None:
+                found.user_refunds[account.user_id] += amount
+        for event in batch:
+            if event.held_in_db:
+                if event.held_key:
+                    found.key_refunds[event.key_id] += event.reserved - event.cost
+                if event.held_user is not None:
+                    found.user_refunds[event.held_user] += event.reserved - event.cost
+            found.key_spent[event.key_id] += event.cost
+            if event.user_id is not None:
+                found.user_spent[event.user_id] += event.cost
+        return found
+
+    def rows(self, users_too: bool) -> list[tuple[int, int, int]]:
+        """(refund, spent, id) for keys, or for users, in id order (one lock order)."""
+        if users_too:
+            refunds, spent = self.user_refunds, self.user_spent
+        else:
+            refunds, spent = self.key_refunds, self.key_spent
+        return [(refunds.get(i, 0), spent.get(i, 0), i) for i in sorted(refunds.keys() | spent)]
 
 
 class _SQLiteBatch:
@@ -101,9 +226,13 @@ class _SQLiteBatch:
             yield self._head + ", ".join([self._row] * len(chunk)), tuple(params)
 
     def write(
-        self, statements: list[tuple[str, tuple[Any, ...]]], settlements: list[tuple[int, int, int]]
+        self,
+        statements: list[tuple[str, tuple[Any, ...]]],
+        rolled: list[dict[str, Any]],
+        settlement: Settlement,
     ) -> None:
-        """One transaction (runs in a worker thread): the records, then (refund, spent, key)."""
+        """One transaction (runs in a worker thread): the records, their rollups, then the
+        keys' and the users' (refund, spent, id)."""
         if self._connection is None:
             self._connection = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=10
@@ -114,7 +243,9 @@ class _SQLiteBatch:
         try:
             for statement, params in statements:
                 connection.execute(statement, params)
-            connection.executemany(_SETTLE, settlements)
+            connection.executemany(ROLLUP_UPSERT, rolled)
+            connection.executemany(_SETTLE, settlement.rows(users_too=False))
+            connection.executemany(_SETTLE_USERS, settlement.rows(users_too=True))
         except BaseException:
             connection.execute("ROLLBACK")
             raise
@@ -126,8 +257,8 @@ class _SQLiteBatch:
             self._connection = None
 
 
-# Called at each flush (with True at shutdown): amounts owed back to keys' balances.
-Returns = Callable[[bool], Mapping[int, int]]
+# Called at each flush (with True at shutdown): amounts owed back to accounts.
+Returns = Callable[[bool], Mapping["Account", int]]
 
 
 class UsageWriter:
@@ -136,7 +267,7 @@ class UsageWriter:
         self._flush_seconds = flush_seconds
         self._returns = returns
         self._pending: list[UsageEvent] = []
-        self._credits: dict[int, int] = defaultdict(int)
+        self._credits: dict[Account, int] = defaultdict(int)
         path = db.engine.url.database if db.is_sqlite else None
         self._sqlite = (
             _SQLiteBatch(path, db.engine.dialect)
@@ -181,8 +312,8 @@ class UsageWriter:
 
     async def flush(self) -> None:
         if self._returns is not None:
-            for key_id, amount in self._returns(self._stopping).items():
-                self._credits[key_id] += amount
+            for account, amount in self._returns(self._stopping).items():
+                self._credits[account] += amount
         if not self._pending and not self._credits:
             return
         batch, self._pending = self._pending, []
@@ -191,41 +322,40 @@ class UsageWriter:
             await self._write(batch, credits)
         except BaseException:
             self._pending[:0] = batch  # keep them for the next attempt
-            for key_id, amount in credits.items():
-                self._credits[key_id] += amount
+            for account, amount in credits.items():
+                self._credits[account] += amount
             raise
 
-    async def _write(self, batch: list[UsageEvent], credits: Mapping[int, int]) -> None:
-        refunds: dict[int, int] = defaultdict(int, credits)
-        spent: dict[int, int] = defaultdict(int)
-        for event in batch:
-            if event.held_in_db:
-                refunds[event.key_id] += event.reserved - event.cost
-            spent[event.key_id] += event.cost
+    async def _write(self, batch: list[UsageEvent], credits: Mapping[Account, int]) -> None:
+        settlement = Settlement.of(batch, credits)
         if self._sqlite is not None:
-            settlements = [(refunds[k], spent[k], k) for k in sorted(spent.keys() | refunds.keys())]
             statements = []
             for statement in self._sqlite.statements(batch):
                 statements.append(statement)
                 await asyncio.sleep(0)  # let requests run between chunks
-            await asyncio.to_thread(self._sqlite.write, statements, settlements)
+            rolled = rollups(batch)
+            await asyncio.to_thread(self._sqlite.write, statements, rolled, settlement)
             return
         async with self._db.engine.begin() as conn:
-            # In chunks: the driver runs on the event loop, and preparing a statement's rows
-            # holds it (~10 µs a row); each chunk lets requests run in between.
-            for start in range(0, len(batch), _ROWS_PER_CHUNK):
-                rows = [
-                    {name: getattr(event, name) for name in _COLUMNS}
-                    for event in batch[start : start + _ROWS_PER_CHUNK]
-                ]
-                await conn.execute(usage_records.insert(), rows)
-            for key_id in sorted(spent.keys() | refunds.keys()):
-                # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
-                await conn.execute(
-                    update(api_keys)
-                    .where(api_keys.c.id == key_id)
-                    .values(
-                        quota_remaining=api_keys.c.quota_remaining + refunds[key_id],
-                        spent=api_keys.c.spent + spent[key_id],
-                    )
-                )
+            await insert_records(conn, batch)
+            await apply_settlement(conn, settlement)
+
+
+async def apply_settlement(conn: AsyncConnection, settlement: Settlement) -> None:
+    """Refunds and spending on keys, then users (one lock order, like the holds)."""
+    # NULL + n stays NULL: unlimited keys and users keep no balance, only what they spent.
+    for refund, spent, key_id in settlement.rows(users_too=False):
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id)
+            .values(
+                quota_remaining=api_keys.c.quota_remaining + refund,
+                spent=api_keys.c.spent + spent,
+            )
+        )
+    for refund, spent, user_id in settlement.rows(users_too=True):
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(balance=users.c.balance + refund, spent=users.c.spent + spent)
+        )

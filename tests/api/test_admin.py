@@ -39,8 +39,10 @@ def test_disable_enable_and_top_up_a_key(gateway: GatewayProcess) -> None:
 
 def test_expired_key(gateway: GatewayProcess) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    response = gateway.admin("POST", "/admin/keys", json={"name": "old", "expires_at": past})
-    key = response.json()["key"]
+    refused = gateway.admin("POST", "/admin/keys", json={"name": "old", "expires_at": past})
+    assert refused.status_code == 400 and "past" in refused.json()["error"]["message"]
+    key, key_id = gateway.create_key("old")
+    gateway.admin("PATCH", f"/admin/keys/{key_id}", json={"expires_at": past}).raise_for_status()
     with openai.OpenAI(base_url=gateway.v1, api_key=key, max_retries=0) as sdk:
         with pytest.raises(openai.AuthenticationError, match="expired"):
             sdk.models.list()

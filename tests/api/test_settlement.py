@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from omnirelay.api.common import METER, settles_holds
-from omnirelay.billing import Lease
+from omnirelay.billing import Account, Lease
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import UpstreamError
 from omnirelay.keys import KeyRecord
@@ -46,7 +46,7 @@ def _meter(recorder: Recorder, lease: Lease | None = None) -> Meter:
 )
 def test_an_abandoned_hold_is_released(failure: BaseException, status: int) -> None:
     recorder = Recorder()
-    lease = Lease(key_id=1)
+    lease = Lease(Account(key_id=1, user_id=None))
     lease.available, lease.in_flight = 1000, 1  # 500 of it is this request's hold
 
     async def handler(request: web.Request) -> web.StreamResponse:

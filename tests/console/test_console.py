@@ -78,6 +78,8 @@ def test_console_manages_keys_channels_models_and_usage(
 
     page.click("#tabs button[data-tab=models]")
     expect(page.locator("#models-body tr", has_text="dall-e-3")).to_have_count(1)
+    kling = page.locator("#models-body tr", has_text="kling-v1-5")
+    expect(kling).to_contain_text("video std 5s $0.280000")
 
     key, key_id = gateway.create_key("console-usage")
     httpx.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import httpx
 from tests.support.postgres import free_port
 
 ADMIN_KEY = "sk-or-test-admin-0123456789"
+_SERIAL = itertools.count(1)
 
 
 def wait_healthy(
@@ -56,9 +58,15 @@ class GatewayProcess:
         return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
     def create_key(
-        self, name: str = "test", quota_usd: float | None = None, models: list[str] | None = None
+        self,
+        name: str = "test",
+        quota_usd: float | None = None,
+        models: list[str] | None = None,
+        **fields: Any,
     ) -> tuple[str, int]:
-        body: dict[str, Any] = {"name": name}
+        """A key of a user of its own (unlimited balance); ``quota_usd`` is the key's own cap.
+        Names get a unique suffix: a session's gateway is shared by many tests."""
+        body: dict[str, Any] = {"name": f"{name}-{next(_SERIAL)}", **fields}
         if quota_usd is not None:
             body["quota_usd"] = quota_usd
         if models is not None:

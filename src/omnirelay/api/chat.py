@@ -121,12 +121,15 @@ async def open_upstream(
     gateway: Gateway, meter: Meter, call: ChatCall, operation: Operation, build: BodyBuilder
 ) -> Opened:
     try:
-        return await gateway.relay.open(
+        opened = await gateway.relay.open(
             call.model, operation, build, stream=call.stream, headers_for=call.headers_for
         )
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
         raise
+    if not call.stream:
+        meter.mark_first_byte()  # the upstream answered; a stream counts its first event
+    return opened
 
 
 async def read_upstream(opened: Opened, meter: Meter | None) -> bytes:

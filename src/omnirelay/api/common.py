@@ -11,7 +11,13 @@ from aiohttp import web
 
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
-from omnirelay.errors import GatewayError, InvalidRequest, ModelNotFound, PayloadTooLarge
+from omnirelay.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    PayloadTooLarge,
+)
 from omnirelay.formats import neutral
 from omnirelay.formats.decoding import decode_as
 from omnirelay.gateway import Gateway
@@ -47,12 +53,19 @@ def gateway_of(request: web.Request) -> Gateway:
 
 
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
+    """The key in ``Authorization: Bearer <key>``; a bare key without the scheme is taken
+    too (some clients send it so), any other scheme is refused with what was wrong."""
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
         return None
     scheme, _, token = header.partition(" ")
+    if not token:
+        return scheme  # no scheme at all: the header is the key
     if scheme.lower() != "bearer":
-        return None
+        raise AuthenticationFailed(
+            f"unsupported Authorization scheme '{scheme[:20]}': send 'Authorization: Bearer <key>'",
+            code="missing_api_key",  # no key was given the way it must be
+        )
     return token.strip() or None
 
 
@@ -74,7 +87,7 @@ def decode_json(body: bytes, kind: type[T]) -> T:
 def resolve_model(gateway: Gateway, key: KeyRecord, name: str, kinds: frozenset[str]) -> ModelInfo:
     """The catalogue entry for ``name`` if it is routable, of the right kind, and allowed."""
     info = gateway.catalogue.get(name)
-    if info is None or not gateway.router.has_model(name):
+    if info is None or not gateway.router.has_model(name, key.group):
         raise ModelNotFound(
             f"the model '{name}' does not exist or no channel serves it", param="model"
         )

@@ -204,11 +204,8 @@ def _model_entry(gateway: Gateway, name: str) -> dict[str, object]:
 
 
 def _visible(gateway: Gateway, key: KeyRecord) -> list[str]:
-    routable = gateway.router.models() & gateway.catalogue.keys()
-    names = {n for n in routable if gateway.catalogue[n].kind in _METHODS}
-    if key.models is not None:
-        names &= key.models
-    return sorted(names)
+    routable = gateway.router.models(key.group) & gateway.catalogue.keys()
+    return sorted(n for n in routable if gateway.catalogue[n].kind in _METHODS and key.may_use(n))
 
 
 @gemini_errors

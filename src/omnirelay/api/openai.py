@@ -130,7 +130,10 @@ async def _open(
     stream: bool = False,
 ) -> Opened:
     try:
-        return await gateway.relay.open(model, op, build, stream=stream)
+        opened = await gateway.relay.open(model, op, build, stream=stream)
+        if not stream:
+            meter.mark_first_byte()  # the upstream answered; a stream counts its first event
+        return opened
     except GatewayError as error:
         meter.finish(error.status, error=error.message)
         raise
@@ -345,10 +348,8 @@ def _model_entry(name: str, family: str, created: int) -> dict[str, object]:
 
 
 def _visible_models(gateway: Gateway, key: KeyRecord) -> list[str]:
-    names = gateway.router.models() & gateway.catalogue.keys()
-    if key.models is not None:
-        names &= key.models
-    return sorted(names)
+    names = gateway.router.models(key.group) & gateway.catalogue.keys()
+    return sorted(name for name in names if key.may_use(name))
 
 
 @openai_errors

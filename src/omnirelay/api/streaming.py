@@ -77,6 +77,7 @@ async def relay_stream(
                     events += 1
                     out += transform.feed(event)
                 if out:
+                    meter.mark_first_byte()
                     await _write(response.write(b"".join(out)))
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"upstream stream broke: {type(exc).__name__}"

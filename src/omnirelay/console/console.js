@@ -105,7 +105,17 @@ async function loadModels() {
   data.sort((a, b) => a.name.localeCompare(b.name));
   fill("#models-body", data.map((model) => {
     const tr = document.createElement("tr");
-    tr.append(cell(model.name), cell(model.kind), cell(model.family));
+    const name = cell(model.name);
+    if (model.task_prices && model.task_prices.length) {
+      // A task model is priced per task, by product, mode and duration.
+      const small = document.createElement("div");
+      small.className = "task-prices";
+      small.textContent = "per task: " + model.task_prices.map((p) =>
+        [p.product, p.mode, p.duration && `${p.duration}s`].filter(Boolean).join(" ")
+        + " " + usd(p.price_micro_usd)).join(", ");
+      name.append(small);
+    }
+    tr.append(name, cell(model.kind), cell(model.family));
     const inputs = PRICE_NAMES.map((name) => {
       const input = document.createElement("input");
       input.type = "number";

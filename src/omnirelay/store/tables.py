@@ -8,12 +8,14 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -33,6 +35,13 @@ api_keys = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The platform (migration 0007): the user whose balance the key spends (NULL: admin keys,
+    # which manage the gateway and make no requests), its IP allow-list (CIDR strings) and
+    # its own rate limits (``platform.limits.Limits`` as JSON).
+    Column("user_id", Integer, nullable=True),
+    Column("allowed_ips", JSON, nullable=True),
+    Column("limits", JSON, nullable=True),
+    Index("ix_api_keys_user", "user_id"),
 )
 
 channels = Table(
@@ -49,6 +58,15 @@ channels = Table(
     Column("weight", Integer, nullable=False, default=1),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The groups it serves (NULL: every group), its own timeouts (NULL: the settings'), and
+    # the last answer of the admin's test action.
+    Column("groups", JSON, nullable=True),
+    Column("connect_timeout", Float, nullable=True),
+    Column("read_timeout", Float, nullable=True),
+    Column("test_status", String(20), nullable=True),
+    Column("test_latency_ms", Integer, nullable=True),
+    Column("test_message", Text, nullable=True),
+    Column("tested_at", DateTime(timezone=True), nullable=True),
 )
 
 models = Table(
@@ -99,8 +117,16 @@ usage_records = Table(
     Column("cache_write_tokens", Integer, nullable=False, default=0),
     Column("cache_write_1h_tokens", Integer, nullable=False, default=0),
     Column("reasoning_tokens", Integer, nullable=False, default=0),
+    # The platform: whose balance paid, the group's price ratio in force (parts per million,
+    # frozen here so history stays right after a ratio changes), time to the first byte.
+    Column("user_id", Integer, nullable=True),
+    Column("ratio_ppm", BigInteger, nullable=False, default=1_000_000),
+    Column("first_byte_ms", Integer, nullable=True),
     Index("ix_usage_key_created", "key_id", "created_at"),
     Index("ix_usage_request_id", "request_id"),
+    Index("ix_usage_created", "created_at"),
+    Index("ix_usage_user_id", "user_id", "id"),
+    Index("ix_usage_model_id", "model", "id"),
 )
 
 # Asynchronous tasks (Kling, later Suno, Midjourney, Flux). Times are epoch milliseconds in
@@ -136,6 +162,10 @@ tasks = Table(
     Column("attempts", Integer, nullable=False, default=0),  # claims so far; also the lease token
     # Why a failed task failed, as a word (content_policy_violation, upstream_timeout…).
     Column("failure_code", String(64), nullable=True),
+    # The user charged, whether the hold came out of that user's balance, the group ratio.
+    Column("user_id", Integer, nullable=True),
+    Column("user_held", Boolean, nullable=False, default=False),
+    Column("ratio_ppm", BigInteger, nullable=False, default=1_000_000),
     Index("ix_tasks_due", "status", "next_poll_ms"),
     Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
     Index("ix_tasks_external", "key_id", "external_task_id", unique=True),
@@ -154,4 +184,116 @@ responses = Table(
     Column("body", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_responses_key_created", "key_id", "created_ms"),
+)
+
+# --- The operator's platform (migration 0007) ------------------------------------------------
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # Prices are multiplied by ratio_ppm / 1,000,000 at settlement (0.8x is 800,000).
+    Column("ratio_ppm", BigInteger, nullable=False, default=1_000_000),
+    Column("models", JSON, nullable=True),  # the models its users may see; NULL: all
+    Column("limits", JSON, nullable=True),  # defaults for its users' rate limits
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("group_id", Integer, nullable=False),
+    # NULL means unlimited; otherwise what the user may still spend, holds deducted.
+    Column("balance", BigInteger, nullable=True),
+    Column("spent", BigInteger, nullable=False, default=0),
+    Column("limits", JSON, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per change of a user's balance made by a person or a code (requests are in
+# usage_records): append-only.
+balance_entries = Table(
+    "balance_entries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=True),
+    Column("kind", String(20), nullable=False),  # topup | redeem | migration
+    Column("note", Text, nullable=True),
+    Column("actor", String(200), nullable=True),
+    Column("code_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_balance_entries_user", "user_id", "id"),
+)
+
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch", String(100), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_prefix", String(16), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("redeemed_at", DateTime(timezone=True), nullable=True),
+    Column("redeemed_by", Integer, nullable=True),  # user id
+    Index("ix_redemption_codes_batch", "batch"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("actor_key_id", Integer, nullable=True),
+    Column("actor", String(200), nullable=True),
+    Column("method", String(10), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=True),  # secrets redacted
+    Column("ip", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_created", "created_at"),
+)
+
+# Task prices in force, seeded from catalogue.toml's [[task_prices]] like models are.
+task_prices = Table(
+    "task_prices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("product", String(50), nullable=False),
+    Column("mode", String(50), nullable=False, default=""),
+    Column("duration", String(20), nullable=False, default=""),
+    Column("price", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model", "product", "mode", "duration", name="uq_task_prices_entry"),
+)
+
+# Usage rolled up by hour, key, model and channel (0: none) as the records are written: the
+# aggregates read this, and it outlives the detail that retention deletes. Latencies are
+# counted in the buckets of ``usage.LATENCY_BUCKETS_MS`` (lat_00 … lat_15) for percentiles.
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True),  # epoch seconds at the start of the hour
+    Column("key_id", Integer, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("channel_id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False, default=0),
+    Column("requests", BigInteger, nullable=False, default=0),
+    Column("errors", BigInteger, nullable=False, default=0),
+    Column("prompt_tokens", BigInteger, nullable=False, default=0),
+    Column("completion_tokens", BigInteger, nullable=False, default=0),
+    Column("cost", BigInteger, nullable=False, default=0),
+    Column("latency_ms", BigInteger, nullable=False, default=0),
+    *(Column(f"lat_{i:02d}", BigInteger, nullable=False, default=0) for i in range(16)),
+    Index("ix_usage_hourly_user", "user_id", "hour"),
 )

@@ -1,9 +1,9 @@
 """Submitting tasks and moving them to their end, with the money following exactly once.
 
-Billing: the task's price is reserved from the key when it is submitted; success charges it,
-and a failure of any kind (rejected upstream, failed upstream, timed out, lost) refunds it in
-full. Both go through ``TaskStore.finish``, whose conditional UPDATE lets only one process
-settle a task.
+Billing: the task's price (times the key's group ratio) is reserved from the key's account
+when it is submitted; success charges it, and a failure of any kind (rejected upstream, failed
+upstream, timed out, lost) refunds it in full. Both go through ``TaskStore.finish``, whose
+conditional UPDATE lets only one process settle a task.
 
 A task may have a parent (an upscale of an imagine's grid): it runs on the parent's channel,
 which alone knows the parent's upstream id. A task the vendor holds ``waiting`` for the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from omnirelay.billing import Ledger
+from omnirelay.billing import Ledger, apply_ratio
 from omnirelay.channels import Channel
 from omnirelay.errors import (
     GatewayError,
@@ -31,6 +31,8 @@ from omnirelay.errors import (
     PermissionDenied,
 )
 from omnirelay.keys import KeyRecord
+from omnirelay.platform.context import current_group
+from omnirelay.platform.limits.admission import Limiter
 from omnirelay.routing import Router
 from omnirelay.tasks.model import (
     FAILED_UPSTREAM,
@@ -111,6 +113,7 @@ class TaskEngine:
         renderers: Mapping[str, Renderer],
         timing: TaskTiming,
         progress_webhooks: frozenset[str] = frozenset(),
+        limiter: Limiter | None = None,
     ) -> None:
         self.store = store
         self.timing = timing
@@ -123,6 +126,7 @@ class TaskEngine:
         # Actions whose webhooks also go out when only the progress moved (midjourney-proxy
         # notifies at every change; Kling's envelope shows no progress, so only status counts).
         self._progress_webhooks = progress_webhooks
+        self._limiter = limiter
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -135,7 +139,22 @@ class TaskEngine:
         external = submission.external_task_id
         if external is not None and await self.store.external_id_taken(key.id, external):
             raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
-        reserved = await self._ledger.reserve(key, submission.price)
+        price = apply_ratio(submission.price, key.ratio_ppm)
+        if self._limiter is None:
+            return await self._submit(key, submission, price)
+        admission = await self._limiter.admit(key, tokens=0, cost=price, ticket=new_task_id())
+        try:
+            return await self._submit(key, submission, price)
+        finally:
+            # The submission counts as a request in flight while it runs; its spending is
+            # counted when the task is charged (``Limiter.charge`` at settlement).
+            self._limiter.settle(admission, tokens=0, cost=0)
+
+    async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
+        external = submission.external_task_id
+        hold = await self._ledger.reserve(key, price)
+        reserved = hold.amount
+        user_held = hold.account is not None and hold.account.user_id is not None
         now = now_ms()
         try:
             task = await self.store.insert(
@@ -150,8 +169,11 @@ class TaskEngine:
                     "progress": 0,
                     "callback_url": submission.callback_url,
                     "external_task_id": external,
-                    "price": submission.price,
+                    "price": price,
                     "reserved": reserved,
+                    "user_id": key.user_id,
+                    "user_held": user_held,
+                    "ratio_ppm": key.ratio_ppm,
                     "created_ms": now,
                     "updated_ms": now,
                     # If this process dies mid-submit, the poller fails and refunds the task
@@ -161,12 +183,12 @@ class TaskEngine:
                 }
             )
         except DuplicateExternalId as exc:
-            await self.store.release_hold(key.id, reserved)
+            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise InvalidRequest(
                 f"external_task_id '{external}' is already used by another task"
             ) from exc
         except BaseException:
-            await self.store.release_hold(key.id, reserved)
+            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise
         return await self._send(task, submission)
 
@@ -174,7 +196,7 @@ class TaskEngine:
         parent = submission.parent
         pinned = parent.channel_id if parent is not None else submission.channel_id
         if pinned is None:
-            return self._router.candidates(submission.model)
+            return self._router.candidates(submission.model, current_group())
         channel = self._router.channel(pinned)
         return [channel] if channel is not None and submission.model in channel.models else []
 
@@ -322,6 +344,8 @@ class TaskEngine:
             )
             finished = await self.store.finish(task, outcome)
             if finished is not None:
+                if self._limiter is not None:
+                    self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
                 await self._notify(finished)
         elif update.status is TaskStatus.FAILED:
             await self._fail(

@@ -85,6 +85,9 @@ class Task:
     next_poll_ms: int
     attempts: int
     failure_code: str | None = None
+    user_id: int | None = None  # the user charged (platform)
+    user_held: bool = False  # the hold came out of that user's balance
+    ratio_ppm: int = 1_000_000  # the group ratio already in ``price``
 
     @classmethod
     def from_row(cls, row: Any) -> Task:

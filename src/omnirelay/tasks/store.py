@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from omnirelay.store import Database, api_keys, tasks, usage_records
+from omnirelay.store import Database, api_keys, tasks, usage_hourly, usage_records
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
+from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
 
 
 class DuplicateExternalId(Exception):
@@ -243,30 +244,34 @@ class TaskStore:
             row = (await conn.execute(statement)).first()
             if row is None:
                 return None
-            # NULL + n stays NULL: unlimited keys keep no balance, only what they spent.
-            await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == task.key_id)
-                .values(
-                    quota_remaining=api_keys.c.quota_remaining + (task.reserved - charge),
-                    spent=api_keys.c.spent + charge,
-                )
-            )
-            await conn.execute(
-                usage_records.insert().values(
-                    request_id=task.id,
-                    key_id=task.key_id,
-                    model=task.model,
-                    channel_id=task.channel_id,
-                    endpoint=task.action,
-                    units=outcome.units,
-                    cost=charge,
-                    latency_ms=min(now - task.created_ms, 2**31 - 1),
-                    status=outcome.http_status,
-                    stream=False,
-                    error=outcome.failure[:500] if outcome.failure else None,
-                    created_at=datetime.now(UTC),
-                )
+            refund = task.reserved - charge
+            settlement = Settlement()
+            settlement.key_refunds[task.key_id] += refund
+            settlement.key_spent[task.key_id] += charge
+            if task.user_id is not None:
+                settlement.user_spent[task.user_id] += charge
+                if task.user_held:
+                    settlement.user_refunds[task.user_id] += refund
+            await apply_settlement(conn, settlement)
+            await insert_records(
+                conn,
+                [
+                    UsageEvent(
+                        request_id=task.id,
+                        key_id=task.key_id,
+                        model=task.model,
+                        channel_id=task.channel_id,
+                        endpoint=task.action,
+                        units=outcome.units,
+                        cost=charge,
+                        latency_ms=min(now - task.created_ms, 2**31 - 1),
+                        status=outcome.http_status,
+                        stream=False,
+                        error=outcome.failure[:500] if outcome.failure else None,
+                        user_id=task.user_id,
+                        ratio_ppm=task.ratio_ppm,
+                    )
+                ],
             )
         return Task.from_row(row)
 
@@ -291,19 +296,42 @@ class TaskStore:
             if row is None:
                 return None
             charged = int(task.charged or 0)
-            await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == task.key_id)
-                .values(
-                    quota_remaining=api_keys.c.quota_remaining + charged,
-                    spent=api_keys.c.spent - charged,
+            settlement = Settlement()
+            settlement.key_refunds[task.key_id] += charged
+            settlement.key_spent[task.key_id] -= charged
+            if task.user_id is not None:
+                settlement.user_spent[task.user_id] -= charged
+                if task.user_held:
+                    settlement.user_refunds[task.user_id] += charged
+            await apply_settlement(conn, settlement)
+            record = (
+                await conn.execute(
+                    select(usage_records).where(usage_records.c.request_id == task.id)
                 )
-            )
+            ).first()
             await conn.execute(
                 update(usage_records)
                 .where(usage_records.c.request_id == task.id)
                 .values(cost=0, units=0, status=502, error=reason[:500])
             )
+            if record is not None:  # the hourly rollup follows its record
+                created = record.created_at
+                if created.tzinfo is None:  # SQLite gives back naive UTC
+                    created = created.replace(tzinfo=UTC)
+                hour = int(created.timestamp()) // 3600 * 3600
+                await conn.execute(
+                    update(usage_hourly)
+                    .where(
+                        usage_hourly.c.hour == hour,
+                        usage_hourly.c.key_id == record.key_id,
+                        usage_hourly.c.model == record.model,
+                        usage_hourly.c.channel_id == (record.channel_id or 0),
+                    )
+                    .values(
+                        cost=usage_hourly.c.cost - record.cost,
+                        errors=usage_hourly.c.errors + int(record.status < 400),
+                    )
+                )
         return Task.from_row(row)
 
     async def key_hash(self, key_id: int) -> str | None:
@@ -311,15 +339,15 @@ class TaskStore:
             found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
         return str(found) if found is not None else None
 
-    async def release_hold(self, key_id: int, amount: int) -> None:
-        """Give back a reservation that never became a task."""
+    async def release_hold(self, key_id: int, amount: int, user_id: int | None = None) -> None:
+        """Give back a reservation that never became a task (to the user too if it held)."""
         if amount:
+            settlement = Settlement()
+            settlement.key_refunds[key_id] += amount
+            if user_id is not None:
+                settlement.user_refunds[user_id] += amount
             async with self._db.engine.begin() as conn:
-                await conn.execute(
-                    update(api_keys)
-                    .where(api_keys.c.id == key_id)
-                    .values(quota_remaining=api_keys.c.quota_remaining + amount)
-                )
+                await apply_settlement(conn, settlement)
 
     async def count_open(self) -> int:
         query = select(func.count()).where(

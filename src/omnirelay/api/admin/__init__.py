@@ -1,0 +1,62 @@
+"""The admin API under ``/admin`` (admin keys only), one module per resource, and its OpenAPI
+document at ``/admin/openapi.json``. Errors use the OpenAI envelope, like the relay endpoints,
+so one client library reads both; every mutating call is written to the audit log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from omnirelay.api import account
+from omnirelay.api.admin import audit, channels, codes, keys, models, usage, users
+from omnirelay.api.admin.base import Route, encode, endpoint
+from omnirelay.api.admin.openapi import Documented, document
+
+ROUTES: tuple[Route, ...] = (
+    *keys.ROUTES,
+    *users.ROUTES,
+    *codes.ROUTES,
+    *channels.ROUTES,
+    *models.ROUTES,
+    *usage.ROUTES,
+    *audit.ROUTES,
+)
+
+# The user-facing account endpoints, described in the same document.
+ACCOUNT = (
+    Documented(
+        "GET",
+        "/v1/dashboard/billing/subscription",
+        "The key's limit, as OpenAI's old dashboard API answered",
+        "account",
+        response=account.Subscription,
+    ),
+    Documented(
+        "GET",
+        "/v1/dashboard/billing/usage",
+        "What the key spent (cents)",
+        "account",
+        query=account.UsageDates,
+        response=account.UsageTotal,
+    ),
+    Documented(
+        "POST",
+        "/api/redeem",
+        "Redeem a code into the key's user's balance",
+        "account",
+        body=account.Redeem,
+        response=account.Redeemed,
+    ),
+)
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    return encode(document(ROUTES, ACCOUNT))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/openapi.json", openapi)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, endpoint(route))
+
+
+__all__ = ["ROUTES", "add_routes"]

@@ -1,0 +1,1 @@
+"""Rate limits per key and per user: ``base`` (the contract), ``memory``, ``redis``."""
