@@ -59,6 +59,12 @@ class UsageRecord(msgspec.Struct):
     stream: bool
     prompt_tokens: int
     completion_tokens: int
+    # Parts of prompt_tokens (cache read, 5-minute and 1-hour cache writes) and of
+    # completion_tokens (reasoning).
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    reasoning_tokens: int
     units: int
     cost: int
     ratio: float
@@ -81,6 +87,10 @@ def _record(row: Any) -> UsageRecord:
         stream=bool(row.stream),
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
+        cache_read_tokens=row.cache_read_tokens,
+        cache_write_tokens=row.cache_write_tokens,
+        cache_write_1h_tokens=row.cache_write_1h_tokens,
+        reasoning_tokens=row.reasoning_tokens,
         units=row.units,
         cost=row.cost,
         ratio=row.ratio_ppm / 1_000_000,
