@@ -5,8 +5,8 @@ and signing in and out.
 expired, from an allowed address) and opens a session (``platform.sessions``): an HttpOnly,
 SameSite=Strict cookie, and a CSRF token in the answer, which the page keeps in memory and
 sends back on every change. ``GET /console/api/session`` tells a page that was reloaded who is
-signed in (and its CSRF token again); ``POST /console/api/logout`` ends the session. The key
-never reaches a URL or the browser's storage.
+signed in and its CSRF token again (204: nobody); ``POST /console/api/logout`` ends the
+session. The key never reaches a URL or the browser's storage.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from aiohttp import web
 from omnirelay.api.common import decode_json, gateway_of, read_body
 from omnirelay.api.openai import openai_errors
 from omnirelay.api.session import LOGIN_PATH, session_of
-from omnirelay.errors import AuthenticationFailed, InvalidRequest
+from omnirelay.errors import InvalidRequest
 from omnirelay.keys import KeyRecord
 from omnirelay.platform import sessions
 from omnirelay.platform.sessions import COOKIE
@@ -132,7 +132,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def current(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     if session is None:
-        raise AuthenticationFailed("not signed in", code="no_session")
+        return web.Response(status=204)  # not signed in: the page shows its sign-in form
     key = await gateway_of(request).keys.authenticate(session.raw_key)
     return _json(SessionInfo(session.csrf_token, session.expires_at, await _who(request, key)))
 

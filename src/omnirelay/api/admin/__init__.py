@@ -70,7 +70,7 @@ ACCOUNT = (
     Documented(
         "GET",
         "/console/api/session",
-        "Who the session cookie signs in (and its CSRF token)",
+        "Who the session cookie signs in (and its CSRF token); 204 if nobody",
         "console",
         response=console.SessionInfo,
     ),

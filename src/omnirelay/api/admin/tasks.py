@@ -8,7 +8,7 @@ from aiohttp import web
 
 from omnirelay.api.admin.base import AdminCall, Route
 from omnirelay.api.media_proxy import relay_file
-from omnirelay.errors import NotFound
+from omnirelay.errors import NotFound, UpstreamError
 from omnirelay.tasks import listing
 from omnirelay.tasks.listing import TaskQuery, TaskView
 from omnirelay.tasks.model import Task
@@ -35,7 +35,11 @@ async def serve_file(call: AdminCall, task: Task) -> web.StreamResponse:
     index = call.path_int("n")
     if index >= len(files):
         raise NotFound(f"task {task.id} has no file {index}")
-    return await relay_file(call.request, call.gateway.session, files[index])
+    try:
+        return await relay_file(call.request, call.gateway.session, files[index])
+    except web.HTTPBadGateway as exc:
+        # In the envelope every admin error uses (the vendor may have let the file expire).
+        raise UpstreamError(exc.text or "the vendor's file could not be fetched") from exc
 
 
 async def list_tasks(call: AdminCall) -> TaskList:
