@@ -252,9 +252,15 @@ export function confirmDialog(title, message, action = "Confirm") {
 
 // --- forms -----------------------------------------------------------------------------------
 
-/** A labelled control: field("Name", h("input", {name: "name"}), "hint"). */
+let fieldIds = 0;
+
+/** A labelled control: field("Name", h("input", {name: "name"}), "hint"). The label names
+ * the control alone (a wrapping label would read a select's options into its name). */
 export function field(label, control, hint) {
-  return h("label", {}, label, control, hint ? h("span.hint", { text: hint }) : null);
+  if (!control.id) control.id = `f${++fieldIds}`;
+  const note = hint ? h("span.hint", { id: `${control.id}-hint`, text: hint }) : null;
+  if (note) control.setAttribute("aria-describedby", note.id);
+  return h("div.field", {}, h("label", { for: control.id, text: label }), control, note);
 }
 
 export function select(name, options, value) {
