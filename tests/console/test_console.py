@@ -207,7 +207,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     expect(page.locator("tr", has_text=f"laptop-{tag}")).to_contain_text("120 rpm · $5/day")
     [key] = [k for k in gateway.admin("GET", f"/admin/keys?user_id={user_id}").json()["data"]]
     assert key["limits"] == {"rpm": 120, "daily_usd": 5.0}
-    shot(page, "admin-keys")
+    shot(page, "flow-admin-key-limited")
 
     # --- a channel, added with its vendor's form and tested -----------------------------------
     visit(page, gateway, "channels")
@@ -231,7 +231,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     expect(result).to_have_attribute("data-result", "ok", timeout=20_000)
     expect(result).to_contain_text(re.compile(r"ok · \d+ ms"))
     expect(result).to_contain_text("Answer:")
-    shot(page, "admin-channels")
+    shot(page, "flow-admin-channel-tested")
 
     # --- traffic from the user's key: chat, embeddings, a video and a song -------------------
     for text in ("hello console", "second request"):
@@ -258,7 +258,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     drawer = page.locator("dialog.drawer[open]")
     for label in ("Tokens", "Money", "Timings", "Channel", "Latency", "First byte", "Cost"):
         expect(drawer).to_contain_text(label)
-    shot(page, "admin-log-drawer")
+    shot(page, "flow-admin-log-drawer")
     page.keyboard.press("Escape")
     expect(drawer).to_have_count(0)
 
@@ -276,7 +276,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     media_plays(page, f'article[data-task="{video_id}"] video')
     media_plays(page, f'article[data-task="{song_id}"] audio')
     expect(page.locator(f'article[data-task="{video_id}"]')).to_contain_text("charged $")
-    shot(page, "admin-tasks")
+    shot(page, "flow-admin-tasks-playing")
 
     # --- the playground: a chat streamed token by token, and a task watched to its end --------
     visit(page, gateway, "playground")
@@ -300,7 +300,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     expect(card).to_have_attribute("data-status", "succeeded", timeout=30_000)
     expect(card.locator("img")).to_be_visible()
     admin_task_id = card.get_attribute("data-task")
-    shot(page, "admin-playground")
+    shot(page, "flow-admin-playground-chat-and-task")
 
     # --- codes: a batch, downloaded as CSV, shown as unused -----------------------------------
     visit(page, gateway, "codes")
@@ -365,6 +365,7 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     redeem.get_by_label("Redemption code", exact=True).fill(codes[0])
     redeem.get_by_role("button", name="Redeem").click()
     expect(redeem.get_by_role("alert")).to_contain_text("already redeemed")
+    shot(page, "flow-user-redeemed")
     expect(page.locator("#chart-requests")).to_have_attribute("data-filled", "true")
 
     visit(page, gateway, "start")

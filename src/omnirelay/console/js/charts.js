@@ -30,7 +30,14 @@ export function timeChart(box, lines, { bars = false } = {}) {
     height: Math.max(box.clientHeight - 30, 120),
     legend: { show: true, live: true },
     cursor: { drag: { x: false, y: false }, points: { size: 6 } },
-    scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max, min + 1) * 1.1] } },
+    scales: {
+      // Bars are centred on their time: half a step of room at either end keeps them whole.
+      x: { time: true, range: (u, min, max) => {
+        const step = data[0].length > 1 ? (max - min) / (data[0].length - 1) : 60;
+        return bars ? [min - step / 2, max + step / 2] : [min, max];
+      } },
+      y: { range: (_u, min, max) => [0, Math.max(max, min + 1) * 1.1] },
+    },
     axes: [
       { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } },
       {
