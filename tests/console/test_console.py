@@ -76,9 +76,11 @@ class Watched:
     """A browser context whose page records what went wrong in the browser (script errors,
     CSP violations), which every test checks at its end."""
 
-    def __init__(self, browser: Browser, width: int) -> None:
+    def __init__(self, browser: Browser, width: int, dark: bool = False) -> None:
         self.context: BrowserContext = browser.new_context(
-            viewport={"width": width, "height": 900}, accept_downloads=True
+            viewport={"width": width, "height": 900},
+            accept_downloads=True,
+            color_scheme="dark" if dark else "light",
         )
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
@@ -99,8 +101,8 @@ class Watched:
 def watched(browser: Browser) -> Iterator[Any]:
     opened: list[Watched] = []
 
-    def open_context(width: int = 1280) -> Watched:
-        context = Watched(browser, width)
+    def open_context(width: int = 1280, dark: bool = False) -> Watched:
+        context = Watched(browser, width, dark)
         opened.append(context)
         return context
 
@@ -393,12 +395,12 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
 
 def test_every_page_fits_a_phone(gateway: GatewayProcess, watched: Any) -> None:
     """390 px wide: no page scrolls sideways (wide tables scroll inside their box), and the
-    menu opens and closes by keyboard."""
+    menu opens and closes by keyboard. The user's pass is in the system's dark scheme."""
     key, _ = gateway.create_key("phone", quota_usd=1)
     httpx.post(gateway.v1 + "/chat/completions", headers={"Authorization": f"Bearer {key}"},
                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)  # fmt: skip
     for who, secret, pages in (("admin", gateway.admin_key, ADMIN_PAGES), ("user", key, USER_PAGES)):
-        phone = watched(390)
+        phone = watched(390, dark=who == "user")
         page = phone.page
         sign_in(page, gateway, secret)
         menu = page.get_by_role("button", name="Menu")
@@ -410,6 +412,9 @@ def test_every_page_fits_a_phone(gateway: GatewayProcess, watched: Any) -> None:
         expect(page.locator("#sidebar")).to_be_visible()
         page.locator(f'.nav a[data-page="{pages[1]}"]').click()
         expect(page.locator("#sidebar")).to_be_hidden()
+        if who == "user":  # the stylesheet follows the system's scheme
+            background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(15, 18, 23)", background
         for name in pages:
             page.goto(f"{gateway.url}/console/#/{name}")
             expect(page.locator("main.main .loading")).to_have_count(0, timeout=15_000)
