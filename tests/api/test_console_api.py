@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.servers import GatewayProcess
+from tests.support.tasks import wait_task
 
 COOKIE = "omnirelay_session"
 
@@ -52,14 +53,6 @@ def chat(gateway: GatewayProcess, key: str, text: str = "hi") -> None:
     response.raise_for_status()
 
 
-def wait_task(gateway: GatewayProcess, task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        task = dict(gateway.admin("GET", f"/admin/tasks/{task_id}").json())
-        if task["status"] in ("succeeded", "failed"):
-            return task
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish")
 
 
 def test_a_session_is_an_httponly_strict_cookie_and_changes_need_its_csrf_token(

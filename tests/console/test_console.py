@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.support.servers import GatewayProcess
+from tests.support.tasks import wait_task
 
 pytestmark = pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
 
@@ -137,14 +138,6 @@ def api(gateway: GatewayProcess, key: str, method: str, path: str, **kw: Any) ->
     return httpx.request(method, gateway.url + path, headers=headers, timeout=30, **kw)
 
 
-def wait_task(gateway: GatewayProcess, task_id: str, seconds: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        task = dict(gateway.admin("GET", f"/admin/tasks/{task_id}").json())
-        if task["status"] in ("succeeded", "failed"):
-            return task
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish")
 
 
 def media_plays(page: Page, selector: str) -> None:

@@ -2,6 +2,9 @@
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 
+// Steps of an axis that counts things: never half a request.
+const COUNTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
+
 function themeColor(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
@@ -44,8 +47,10 @@ export function timeChart(box, lines, { bars = false } = {}) {
         stroke: axisColor,
         grid: { stroke: gridColor, width: 1 },
         ticks: { stroke: gridColor },
-        size: 56,
-        values: (_u, splits) => splits.map((v) => lines[0].axis ? lines[0].axis(v) : String(v)),
+        // Wide enough for its longest label ($0.000003 as well as 12).
+        size: (_u, values) => (values ? Math.max(36, Math.max(...values.map((v) => String(v).length)) * 7 + 16) : 48),
+        incrs: lines[0].integer ? COUNTS : undefined,
+        values: (_u, splits) => splits.map((v) => (lines[0].axis ? lines[0].axis(v) : String(v))),
       },
     ],
     series: [

@@ -47,7 +47,7 @@ export function usageCharts({ withErrors = true } = {}) {
   };
   const charts = {
     requests: timeChart(boxes.requests.box, [
-      { label: "requests", color: "--chart-1", format: number, axis: (v) => number(Math.round(v)) },
+      { label: "requests", color: "--chart-1", format: number, axis: (v) => number(Math.round(v)), integer: true },
       { label: "errors", color: "--chart-2", format: number, line: true },
     ], { bars: true }),
     spend: timeChart(boxes.spend.box, [{ label: "spend", color: "--chart-3", format: (v) => usd(Math.round(v)), axis: (v) => usd(Math.round(v)) }]),
