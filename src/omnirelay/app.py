@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 
-from omnirelay.api import account, admin, anthropic, gemini, images, openai
+from omnirelay.api import account, admin, anthropic, console, gemini, images, me, openai
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
 from omnirelay.api import midjourney as midjourney_api
 from omnirelay.api import responses as responses_api
 from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
+from omnirelay.api.session import session_credentials
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
 from omnirelay.platform import context
 from omnirelay.platform.limits.admission import headers as ratelimit_headers
-
-CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -43,17 +41,12 @@ async def add_ratelimit_headers(request: web.Request, response: web.StreamRespon
         response.headers.update(ratelimit_headers(found.decision))
 
 
-async def console_index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(CONSOLE_DIR / "index.html")
-
-
-async def console_redirect(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/console/")
-
-
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_context, session_credentials],
+    )
     app.on_response_prepare.append(add_ratelimit_headers)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -64,10 +57,8 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(lifespan)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", console_redirect)
-    app.router.add_get("/console", console_redirect)
-    app.router.add_get("/console/", console_index)
-    app.router.add_static("/console/", CONSOLE_DIR)
+    console.add_routes(app)  # the web console, and signing in to it
+    me.add_routes(app)  # a user's own data (/api/me/...)
     account.add_routes(app)  # before openai too: /v1/dashboard/...
     anthropic.add_routes(app)  # before openai: its /v1/ catch-all would shadow /v1/messages
     gemini.add_routes(app)

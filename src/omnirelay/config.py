@@ -79,6 +79,8 @@ class Settings:
     # The platform: usage detail older than this many days is deleted (0: kept forever; the
     # hourly aggregates are always kept).
     usage_retention_days: int = 0
+    # How long a console sign-in lasts (the session cookie's lifetime), in hours.
+    console_session_hours: float = 12.0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -111,6 +113,7 @@ _ENV_NAMES: dict[str, str] = {
     "public_url": "OMNIRELAY_PUBLIC_URL",
     "usage_retention_days": "OMNIRELAY_USAGE_RETENTION_DAYS",
     "cache_ttl_seconds": "OMNIRELAY_CACHE_TTL_SECONDS",
+    "console_session_hours": "OMNIRELAY_CONSOLE_SESSION_HOURS",
 }
 
 

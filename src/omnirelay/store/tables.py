@@ -169,6 +169,9 @@ tasks = Table(
     Index("ix_tasks_due", "status", "next_poll_ms"),
     Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
     Index("ix_tasks_external", "key_id", "external_task_id", unique=True),
+    # The task gallery: every task newest first, or one user's.
+    Index("ix_tasks_created", "created_ms"),
+    Index("ix_tasks_user_created", "user_id", "created_ms"),
 )
 
 # Responses API answers kept for ``GET /v1/responses/{id}`` and ``previous_response_id``,
@@ -296,4 +299,23 @@ usage_hourly = Table(
     Column("latency_ms", BigInteger, nullable=False, default=0),
     *(Column(f"lat_{i:02d}", BigInteger, nullable=False, default=0) for i in range(16)),
     Index("ix_usage_hourly_user", "user_id", "hour"),
+)
+
+# Signed-in console browsers (``platform.sessions``): the cookie is kept only as its hash; the
+# key it signed in with is kept encrypted (the secret box of channel secrets), so each request
+# is checked as that key (revoked, expired, address) and no credential is held by the browser.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("key_id", Integer, nullable=False),
+    Column("key_enc", Text, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+    Index("ix_console_sessions_expires", "expires_at"),
+    Index("ix_console_sessions_key", "key_id"),
 )

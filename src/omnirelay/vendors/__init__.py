@@ -8,9 +8,11 @@ from types import MappingProxyType
 from omnirelay.vendors.anthropic import AnthropicVendor
 from omnirelay.vendors.base import (
     BatchPollingVendor,
+    ChannelForm,
     InteractiveTaskVendor,
     Operation,
     RelayVendor,
+    SecretPart,
     TaskVendor,
     UpstreamCall,
     Vendor,
@@ -42,9 +44,11 @@ def default_vendors() -> Mapping[str, Vendor]:
 
 __all__ = [
     "BatchPollingVendor",
+    "ChannelForm",
     "InteractiveTaskVendor",
     "Operation",
     "RelayVendor",
+    "SecretPart",
     "TaskVendor",
     "UpstreamCall",
     "Vendor",

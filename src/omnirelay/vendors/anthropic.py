@@ -7,7 +7,7 @@ import msgspec
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError
 from omnirelay.formats.upstream_errors import map_status
-from omnirelay.vendors.base import Operation, UpstreamCall
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, UpstreamCall
 
 API_VERSION = "2023-06-01"
 
@@ -36,6 +36,12 @@ def _message(body: bytes) -> str:
 
 class AnthropicVendor:
     name = "anthropic"
+    form = ChannelForm(
+        "Anthropic",
+        "https://api.anthropic.com",
+        (SecretPart("api_key", "API key", "sk-ant-..."),),
+        note="The base URL is the host, without /v1.",
+    )
     families = frozenset({"anthropic"})
     wire_format = "anthropic"
     operations = frozenset(_PATHS)

@@ -39,6 +39,30 @@ class UpstreamCall:
     headers: Mapping[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class SecretPart:
+    """One field of a channel's secret, as the console's form asks for it."""
+
+    name: str
+    label: str
+    placeholder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelForm:
+    """What a channel of this vendor needs, for the people who add one (the console's form).
+
+    ``base_url`` is the vendor's own address (empty: there is none, e.g. a proxy the operator
+    runs); several secret parts are joined with ``joiner`` into the channel's one secret.
+    """
+
+    label: str
+    base_url: str
+    secret: tuple[SecretPart, ...] = (SecretPart("api_key", "API key"),)
+    joiner: str = ":"
+    note: str = ""
+
+
 class Vendor(Protocol):
     """One upstream vendor's protocol: what every adapter declares.
 
@@ -52,6 +76,7 @@ class Vendor(Protocol):
     # The wire format it speaks ("openai", "anthropic", "gemini", "kling").
     wire_format: str
     operations: frozenset[Operation]
+    form: ChannelForm
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         """Turn an upstream error response into ours; the message must carry no secret."""

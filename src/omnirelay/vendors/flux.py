@@ -26,7 +26,7 @@ from omnirelay.errors import (
 )
 from omnirelay.formats import flux
 from omnirelay.tasks.model import CONTENT_POLICY, TaskStatus, TaskUpdate
-from omnirelay.vendors.base import Operation, TaskRequest
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,11 @@ def _progress(value: float | None) -> int:
 
 class FluxVendor:
     name = "bfl"
+    form = ChannelForm(
+        "Black Forest Labs (Flux)",
+        "https://api.bfl.ai",
+        (SecretPart("api_key", "x-key"),),
+    )
     families = frozenset({"bfl"})
     wire_format = "bfl"
     operations: frozenset[Operation] = frozenset()

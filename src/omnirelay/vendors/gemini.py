@@ -13,7 +13,7 @@ import msgspec
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError
 from omnirelay.formats.upstream_errors import credential_rejected, map_status
-from omnirelay.vendors.base import Operation, UpstreamCall
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, UpstreamCall
 
 _METHODS: dict[Operation, str] = {
     Operation.CHAT: "generateContent",
@@ -42,6 +42,12 @@ def _detail(body: bytes) -> _ErrorBody:
 
 class GeminiVendor:
     name = "gemini"
+    form = ChannelForm(
+        "Google Gemini",
+        "https://generativelanguage.googleapis.com",
+        (SecretPart("api_key", "API key", "AIza..."),),
+        note="The base URL is the host, without /v1beta.",
+    )
     families = frozenset({"gemini"})
     wire_format = "gemini"
     operations = frozenset(_METHODS)

@@ -11,7 +11,7 @@ import msgspec
 from omnirelay.channels import Channel
 from omnirelay.errors import GatewayError, InvalidRequest, RateLimited, UpstreamError
 from omnirelay.tasks.model import CONTENT_POLICY
-from omnirelay.vendors.base import Operation, UpstreamCall
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, UpstreamCall
 
 LEGACY_PATH = "/generate"
 V3_PATH = "/v1/ideogram-v3/generate"
@@ -34,6 +34,11 @@ def _message(body: bytes) -> str:
 
 class IdeogramVendor:
     name = "ideogram"
+    form = ChannelForm(
+        "Ideogram",
+        "https://api.ideogram.ai",
+        (SecretPart("api_key", "Api-Key"),),
+    )
     families = frozenset({"ideogram"})
     wire_format = "ideogram"
     operations = frozenset({Operation.IMAGE})

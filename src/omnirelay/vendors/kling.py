@@ -27,7 +27,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.tasks.model import TaskStatus, TaskUpdate
-from omnirelay.vendors.base import Operation, TaskRequest
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,15 @@ def map_kling_error(status: int, code: int, message: str) -> GatewayError:
 
 class KlingVendor:
     name = "kling"
+    form = ChannelForm(
+        "Kling",
+        "https://api-singapore.klingai.com",
+        (
+            SecretPart("access_key", "Access key"),
+            SecretPart("secret_key", "Secret key"),
+        ),
+        note="Requests are signed with a JWT made from the key pair.",
+    )
     families = frozenset({"kling"})
     wire_format = "kling"
     # Kling serves tasks only; the relay's synchronous operations never reach it.

@@ -31,7 +31,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.tasks.model import TaskStatus, TaskUpdate
-from omnirelay.vendors.base import Operation, TaskRequest
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,12 @@ def task_update(task: _Task) -> TaskUpdate:
 
 class MidjourneyVendor:
     name = "midjourney"
+    form = ChannelForm(
+        "Midjourney (midjourney-proxy)",
+        "",
+        (SecretPart("api_key", "mj-api-secret"),),
+        note="The proxy's host; a base ending in /mj-relax reaches a fork's relax accounts.",
+    )
     families = frozenset({"midjourney"})
     wire_format = "midjourney"
     operations: frozenset[Operation] = frozenset()

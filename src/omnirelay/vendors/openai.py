@@ -19,7 +19,7 @@ from omnirelay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from omnirelay.vendors.base import Operation, UpstreamCall
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, UpstreamCall
 
 _PATHS: dict[Operation, str] = {
     Operation.CHAT: "/chat/completions",
@@ -56,6 +56,12 @@ def _upstream_message(body: bytes) -> _ErrorBody:
 
 class OpenAIVendor:
     name = "openai"
+    form = ChannelForm(
+        "OpenAI (or a server with its API)",
+        "https://api.openai.com/v1",
+        (SecretPart("api_key", "API key", "sk-..."),),
+        note="The base URL ends in /v1. Responses API requests are sent as they are.",
+    )
     families = frozenset({"openai"})
     wire_format = "openai"
     operations = frozenset(_PATHS)
@@ -102,4 +108,10 @@ class OpenAIChatVendor(OpenAIVendor):
     chat completions, translated by the gateway."""
 
     name = "openai-chat"
+    form = ChannelForm(
+        "OpenAI-compatible (chat completions only)",
+        "",
+        (SecretPart("api_key", "API key"),),
+        note="A server without the Responses API: such requests reach it translated.",
+    )
     operations = frozenset(_PATHS) - {Operation.RESPONSES}

@@ -23,7 +23,7 @@ from omnirelay.errors import (
 )
 from omnirelay.formats import suno
 from omnirelay.tasks.model import TaskUpdate
-from omnirelay.vendors.base import Operation, TaskRequest
+from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,12 @@ def map_suno_error(status: int, code: str, message: str) -> GatewayError:
 
 class SunoVendor:
     name = "suno"
+    form = ChannelForm(
+        "Suno (Suno-API server)",
+        "",
+        (SecretPart("api_key", "API key"),),
+        note="The host of a server speaking the Suno-API protocol (/suno/submit, /suno/fetch).",
+    )
     families = frozenset({"suno"})
     wire_format = "suno"
     operations: frozenset[Operation] = frozenset()

@@ -6,18 +6,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from omnirelay.api import account
-from omnirelay.api.admin import audit, channels, codes, keys, models, usage, users
+from omnirelay.api import account, console, me
+from omnirelay.api.admin import (
+    audit,
+    channels,
+    codes,
+    keys,
+    models,
+    overview,
+    tasks,
+    usage,
+    users,
+)
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
 
 ROUTES: tuple[Route, ...] = (
+    *overview.ROUTES,
     *keys.ROUTES,
     *users.ROUTES,
     *codes.ROUTES,
     *channels.ROUTES,
     *models.ROUTES,
     *usage.ROUTES,
+    *tasks.ROUTES,
     *audit.ROUTES,
 )
 
@@ -46,11 +58,28 @@ ACCOUNT = (
         body=account.Redeem,
         response=account.Redeemed,
     ),
+    Documented(
+        "POST",
+        console.LOGIN_PATH,
+        "Sign the console in with a key: sets an HttpOnly session cookie, answers the CSRF "
+        "token to send back as X-CSRF-Token on every change",
+        "console",
+        body=console.Login,
+        response=console.SessionInfo,
+    ),
+    Documented(
+        "GET",
+        "/console/api/session",
+        "Who the session cookie signs in (and its CSRF token); 204 if nobody",
+        "console",
+        response=console.SessionInfo,
+    ),
+    Documented("POST", "/console/api/logout", "End the console's session", "console", status=204),
 )
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return encode(document(ROUTES, ACCOUNT))
+    return encode(document((*ROUTES, *me.ROUTES), ACCOUNT))
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,15 +1,16 @@
 """What every admin route shares: a declaration (``Route``), and the one wrapper that
-authenticates the admin key, decodes the query and the body into the route's typed structs
-(anything invalid is a 400 that says where), runs the handler, publishes the invalidation the
-change calls for, writes the audit entry of every mutating call, and renders errors in the
-OpenAI envelope. The OpenAPI document is generated from the same declarations.
+authenticates the admin key (or, on a route of a user's own data, the user's key), decodes the
+query and the body into the route's typed structs (anything invalid is a 400 that says where),
+runs the handler, publishes the invalidation the change calls for, writes the audit entry of
+every mutating call, and renders errors in the OpenAI envelope. The OpenAPI document is
+generated from the same declarations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -50,6 +51,16 @@ class AdminCall:
         return self.request.match_info[name]
 
     @property
+    def key(self) -> KeyRecord:
+        """The caller's key (an admin key, or the user's key on a user route)."""
+        return self.admin
+
+    @property
+    def user_id(self) -> int:
+        assert self.admin.user_id is not None, "only user routes ask for the user"
+        return self.admin.user_id
+
+    @property
     def db(self) -> Any:
         return self.gateway.db
 
@@ -76,6 +87,7 @@ class Route:
     status: int = 200
     invalidates: str | None = None  # the bus topic a success publishes
     csv: bool = False
+    audience: Literal["admin", "user"] = "admin"  # user: a user's key, for its own data
 
 
 async def authenticate_admin(request: web.Request) -> tuple[Gateway, KeyRecord]:
@@ -83,6 +95,17 @@ async def authenticate_admin(request: web.Request) -> tuple[Gateway, KeyRecord]:
     key = await gateway.keys.authenticate(bearer_token(request))
     if not key.is_admin:
         raise PermissionDenied("this endpoint needs an admin key", code="admin_only")
+    return gateway, key
+
+
+async def authenticate_user(request: web.Request) -> tuple[Gateway, KeyRecord]:
+    gateway = gateway_of(request)
+    key = await gateway.keys.authenticate(bearer_token(request))
+    if key.user_id is None:
+        raise PermissionDenied(
+            "this endpoint answers for a user's own key; an admin key has no account",
+            code="user_only",
+        )
     return gateway, key
 
 
@@ -113,10 +136,11 @@ def encode(value: object, status: int = 200) -> web.Response:
 
 def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     mutating = route.method != "GET"
+    authenticate = authenticate_user if route.audience == "user" else authenticate_admin
 
     @openai_errors
     async def handle(request: web.Request) -> web.StreamResponse:
-        gateway, admin = await authenticate_admin(request)
+        gateway, admin = await authenticate(request)
         raw = await read_body(request) if route.body is not None else b""
         status = 500
         try:

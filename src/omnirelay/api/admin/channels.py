@@ -16,6 +16,7 @@ from omnirelay.platform.channel_admin import (
     TestResult,
 )
 from omnirelay.store import channels
+from omnirelay.vendors import TaskVendor
 
 
 class ChannelList(msgspec.Struct):
@@ -24,6 +25,51 @@ class ChannelList(msgspec.Struct):
 
 class HealthList(msgspec.Struct):
     data: list[ChannelHealthView]
+
+
+class SecretField(msgspec.Struct):
+    name: str
+    label: str
+    placeholder: str
+
+
+class VendorForm(msgspec.Struct):
+    """What a channel of one vendor needs: the console draws its form from this."""
+
+    name: str
+    label: str
+    base_url: str  # the vendor's own address; empty: none (a proxy the operator runs)
+    secret: list[SecretField]  # joined with ``joiner`` into the channel's api_key
+    joiner: str
+    note: str
+    operations: list[str]  # synchronous operations it relays
+    tasks: bool  # runs asynchronous tasks
+    models: list[str]  # the catalogue's models it serves when a channel lists none
+
+
+class VendorList(msgspec.Struct):
+    data: list[VendorForm]
+
+
+async def list_vendors(call: AdminCall) -> VendorList:
+    catalogue = call.gateway.catalogue
+    forms = []
+    for name, vendor in sorted(call.gateway.vendors.items()):
+        form = vendor.form
+        forms.append(
+            VendorForm(
+                name=name,
+                label=form.label,
+                base_url=form.base_url,
+                secret=[SecretField(p.name, p.label, p.placeholder) for p in form.secret],
+                joiner=form.joiner,
+                note=form.note,
+                operations=sorted(vendor.operations),
+                tasks=isinstance(vendor, TaskVendor),
+                models=sorted(m.name for m in catalogue.values() if m.family in vendor.families),
+            )
+        )
+    return VendorList(forms)
 
 
 async def list_channels(call: AdminCall) -> ChannelList:
@@ -89,6 +135,14 @@ async def set_enabled_by_name(call: AdminCall) -> ChannelView:
 
 _ONE = "/admin/channels/{channel_id:\\d+}"
 ROUTES = (
+    Route(
+        "GET",
+        "/admin/vendors",
+        list_vendors,
+        "The vendors a channel may be of, with the fields each needs",
+        "channels",
+        response=VendorList,
+    ),
     Route(
         "GET",
         "/admin/channels",
