@@ -9,7 +9,9 @@ from omnirelay.tasks.listing import files_of, media_of, view
 from omnirelay.tasks.model import Task, TaskStatus
 
 
-def task(result: dict[str, Any] | None, request: dict[str, Any] | None = None, **fields: Any) -> Task:
+def task(
+    result: dict[str, Any] | None, request: dict[str, Any] | None = None, **fields: Any
+) -> Task:
     values: dict[str, Any] = {
         "id": "t1", "key_id": 1, "vendor": "v", "channel_id": 1, "upstream_id": "u", "action": "a",
         "model": "m", "request": json.dumps(request or {}), "status": TaskStatus.SUCCEEDED,
@@ -27,7 +29,9 @@ def test_kling_videos_and_images() -> None:
     videos = task({"videos": [{"id": "x", "url": "https://cdn/v/0.mp4", "duration": "5"}]})
     [video] = media_of(videos, "/admin/tasks")
     assert (video.kind, video.url, video.poster) == ("video", "/admin/tasks/t1/files/0", None)
-    images = task({"images": [{"index": 0, "url": "https://cdn/i/0"}, {"index": 1, "url": "https://cdn/i/1"}]})
+    images = task(
+        {"images": [{"index": 0, "url": "https://cdn/i/0"}, {"index": 1, "url": "https://cdn/i/1"}]}
+    )
     assert [m.kind for m in media_of(images, "/b")] == ["image", "image"]
     assert files_of(images) == ["https://cdn/i/0", "https://cdn/i/1"]
 
@@ -39,12 +43,18 @@ def test_a_suno_clip_is_its_audio_with_its_cover() -> None:
     assert (song.kind, song.title) == ("audio", "Tides")
     files = files_of(task({"clips": [clip]}))
     assert files[int(song.url.rsplit("/", 1)[1])] == "https://s/a.mp3"
-    assert song.poster is not None and files[int(song.poster.rsplit("/", 1)[1])] == "https://s/a.png"
+    assert (
+        song.poster is not None and files[int(song.poster.rsplit("/", 1)[1])] == "https://s/a.png"
+    )
 
 
 def test_midjourney_flux_and_results_without_media() -> None:
-    assert [m.kind for m in media_of(task({"imageUrl": "https://mj/x.png", "buttons": []}), "/b")] == ["image"]
-    assert [m.kind for m in media_of(task({"sample": "https://bfl/x?sig=1", "seed": 3}), "/b")] == ["image"]
+    assert [
+        m.kind for m in media_of(task({"imageUrl": "https://mj/x.png", "buttons": []}), "/b")
+    ] == ["image"]
+    assert [m.kind for m in media_of(task({"sample": "https://bfl/x?sig=1", "seed": 3}), "/b")] == [
+        "image"
+    ]
     lyrics = view(task({"lyrics": {"title": "T", "text": "la la"}}), "/b")
     assert lyrics.media == [] and lyrics.text == "la la"
     assert media_of(task(None), "/b") == [] and media_of(task({"note": "http://x/y"}), "/b") == []
@@ -53,5 +63,7 @@ def test_midjourney_flux_and_results_without_media() -> None:
 def test_a_view_says_what_was_asked_and_what_it_cost() -> None:
     shown = view(task(None, {"gpt_description_prompt": "a sea shanty", "mv": "chirp"}), "/b")
     assert shown.prompt == "a sea shanty" and shown.charged_micro_usd == 100
-    refunded = view(task(None, status=TaskStatus.FAILED, charged=0, settlement="refunded", failure="no"), "/b")
+    refunded = view(
+        task(None, status=TaskStatus.FAILED, charged=0, settlement="refunded", failure="no"), "/b"
+    )
     assert refunded.refunded_micro_usd == 100 and refunded.settlement == "refunded"

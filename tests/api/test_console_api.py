@@ -39,11 +39,17 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def new_user(gateway: GatewayProcess, balance: float = 1.0, group: str = "default") -> tuple[int, str, int]:
+def new_user(
+    gateway: GatewayProcess, balance: float = 1.0, group: str = "default"
+) -> tuple[int, str, int]:
     name = f"u-{uuid.uuid4().hex[:8]}"
-    user = gateway.admin("POST", "/admin/users", json={"name": name, "balance_usd": balance, "group": group})
+    user = gateway.admin(
+        "POST", "/admin/users", json={"name": name, "balance_usd": balance, "group": group}
+    )
     assert user.status_code == 201, user.text
-    created = gateway.admin("POST", "/admin/keys", json={"name": "k", "user_id": user.json()["id"]}).json()
+    created = gateway.admin(
+        "POST", "/admin/keys", json={"name": "k", "user_id": user.json()["id"]}
+    ).json()
     return user.json()["id"], created["key"], created["id"]
 
 
@@ -51,8 +57,6 @@ def chat(gateway: GatewayProcess, key: str, text: str = "hi") -> None:
     response = httpx.post(gateway.v1 + "/chat/completions", headers=bearer(key), timeout=30,
                           json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]})  # fmt: skip
     response.raise_for_status()
-
-
 
 
 def test_a_session_is_an_httponly_strict_cookie_and_changes_need_its_csrf_token(
@@ -85,7 +89,10 @@ def test_a_session_is_an_httponly_strict_cookie_and_changes_need_its_csrf_token(
     # The relay endpoints take the session too (the playground), with the same rule.
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     assert client.post("/v1/chat/completions", json=body).status_code == 403
-    assert client.post("/v1/chat/completions", json=body, headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert (
+        client.post("/v1/chat/completions", json=body, headers={"X-CSRF-Token": csrf}).status_code
+        == 200
+    )
 
     # A key in the header wins over the cookie: a user key gets no admin rights from it.
     _, user_key, _ = new_user(gateway)
@@ -133,23 +140,36 @@ def test_a_user_sees_only_their_own_data(gateway: GatewayProcess) -> None:
 
     usage = httpx.get(gateway.url + "/api/me/usage", headers=bearer(key)).json()["data"]
     assert [r["user_id"] for r in usage] == [user_id]
-    assert httpx.get(gateway.url + f"/api/me/usage?user_id={other_id}", headers=bearer(key)).status_code == 403
+    assert (
+        httpx.get(
+            gateway.url + f"/api/me/usage?user_id={other_id}", headers=bearer(key)
+        ).status_code
+        == 403
+    )
     # Another user's key as a filter selects nothing of theirs.
     foreign = httpx.get(gateway.url + f"/api/me/usage?key_id={other_key_id}", headers=bearer(key))
     assert foreign.json()["data"] == []
 
     keys = httpx.get(gateway.url + "/api/me/keys", headers=bearer(key)).json()["data"]
     assert [k["id"] for k in keys] == [key_id]
-    made = httpx.post(gateway.url + "/api/me/keys", headers=bearer(key), json={"name": "second", "quota_usd": 0.5})
+    made = httpx.post(
+        gateway.url + "/api/me/keys", headers=bearer(key), json={"name": "second", "quota_usd": 0.5}
+    )
     assert made.status_code == 201 and made.json()["user_id"] == user_id
     assert httpx.post(gateway.url + "/api/me/keys", headers=bearer(key),
                       json={"name": "x", "user_id": other_id}).status_code == 400  # fmt: skip
-    mine = httpx.patch(gateway.url + f"/api/me/keys/{key_id}", headers=bearer(key), json={"enabled": False})
+    mine = httpx.patch(
+        gateway.url + f"/api/me/keys/{key_id}", headers=bearer(key), json={"enabled": False}
+    )
     assert mine.status_code == 409  # the key it is asked with
-    theirs = httpx.patch(gateway.url + f"/api/me/keys/{other_key_id}", headers=bearer(key), json={"enabled": False})
+    theirs = httpx.patch(
+        gateway.url + f"/api/me/keys/{other_key_id}", headers=bearer(key), json={"enabled": False}
+    )
     assert theirs.status_code == 404
     second = made.json()["id"]
-    off = httpx.patch(gateway.url + f"/api/me/keys/{second}", headers=bearer(key), json={"enabled": False})
+    off = httpx.patch(
+        gateway.url + f"/api/me/keys/{second}", headers=bearer(key), json={"enabled": False}
+    )
     assert off.status_code == 200 and off.json()["enabled"] is False
 
     ledger = httpx.get(gateway.url + "/api/me/ledger", headers=bearer(key)).json()["data"]
@@ -209,29 +229,48 @@ def test_every_task_is_listed_with_its_files(gateway: GatewayProcess) -> None:
                        json={"model_name": "kling-v1", "prompt": "waves", "duration": "5"}).json()["data"]["task_id"]  # fmt: skip
     song = httpx.post(gateway.url + "/suno/submit/music", headers=bearer(key), timeout=30,
                       json={"gpt_description_prompt": "a sea shanty"}).json()["data"]  # fmt: skip
-    in_flight = httpx.get(gateway.url + "/api/me/tasks?status=in_flight", headers=bearer(key)).json()["data"]
+    in_flight = httpx.get(
+        gateway.url + "/api/me/tasks?status=in_flight", headers=bearer(key)
+    ).json()["data"]
     assert {t["id"] for t in in_flight} <= {video, song}
     finished = wait_task(gateway, video)
     assert finished["status"] == "succeeded" and finished["media"][0]["kind"] == "video"
-    assert finished["prompt"] == "waves" and finished["charged_micro_usd"] == finished["price_micro_usd"]
+    assert (
+        finished["prompt"] == "waves"
+        and finished["charged_micro_usd"] == finished["price_micro_usd"]
+    )
     clip = wait_task(gateway, song)["media"][0]
     assert clip["kind"] == "audio" and clip["poster"] and clip["title"]
 
     mp4 = gateway.admin("GET", finished["media"][0]["url"])
-    assert mp4.status_code == 200 and mp4.headers["content-type"] == "video/mp4" and len(mp4.content) > 1000
+    assert (
+        mp4.status_code == 200
+        and mp4.headers["content-type"] == "video/mp4"
+        and len(mp4.content) > 1000
+    )
     own = httpx.get(gateway.url + f"/api/me/tasks/{song}", headers=bearer(key)).json()
     mp3 = httpx.get(gateway.url + own["media"][0]["url"], headers=bearer(key), timeout=30)
-    assert own["media"][0]["url"].startswith("/api/me/tasks/") and mp3.headers["content-type"] == "audio/mpeg"
+    assert (
+        own["media"][0]["url"].startswith("/api/me/tasks/")
+        and mp3.headers["content-type"] == "audio/mpeg"
+    )
     for path in (f"/api/me/tasks/{song}", own["media"][0]["url"]):
         assert httpx.get(gateway.url + path, headers=bearer(other_key)).status_code == 404
-    assert httpx.get(gateway.url + f"/api/me/tasks/{song}/files/9", headers=bearer(key)).status_code == 404
+    assert (
+        httpx.get(gateway.url + f"/api/me/tasks/{song}/files/9", headers=bearer(key)).status_code
+        == 404
+    )
 
     listed = httpx.get(gateway.url + "/api/me/tasks", headers=bearer(key)).json()["data"]
-    assert [t["id"] for t in listed] == [song, video] and {t["user_id"] for t in listed} == {user_id}
+    assert [t["id"] for t in listed] == [song, video] and {t["user_id"] for t in listed} == {
+        user_id
+    }
     kling = gateway.admin("GET", "/admin/tasks?vendor=kling&limit=200").json()["data"]
     assert video in {t["id"] for t in kling} and {t["vendor"] for t in kling} == {"kling"}
     first = gateway.admin("GET", f"/admin/tasks?user_id={user_id}&limit=1").json()
-    second = gateway.admin("GET", f"/admin/tasks?user_id={user_id}&limit=1&cursor={first['next_cursor']}").json()
+    second = gateway.admin(
+        "GET", f"/admin/tasks?user_id={user_id}&limit=1&cursor={first['next_cursor']}"
+    ).json()
     assert [first["data"][0]["id"], second["data"][0]["id"]] == [song, video]
     assert second["next_cursor"] is None
     assert gateway.admin("GET", "/admin/tasks?cursor=abc").status_code == 400
@@ -240,7 +279,17 @@ def test_every_task_is_listed_with_its_files(gateway: GatewayProcess) -> None:
 
 def test_the_vendors_say_what_their_channels_need(gateway: GatewayProcess) -> None:
     forms = {v["name"]: v for v in gateway.admin("GET", "/admin/vendors").json()["data"]}
-    assert {"openai", "openai-chat", "anthropic", "gemini", "kling", "midjourney", "suno", "ideogram", "bfl"} <= set(forms)
+    assert {
+        "openai",
+        "openai-chat",
+        "anthropic",
+        "gemini",
+        "kling",
+        "midjourney",
+        "suno",
+        "ideogram",
+        "bfl",
+    } <= set(forms)
     assert [p["name"] for p in forms["kling"]["secret"]] == ["access_key", "secret_key"]
     assert forms["kling"]["joiner"] == ":" and forms["kling"]["tasks"]
     assert forms["openai"]["base_url"].endswith("/v1") and "chat" in forms["openai"]["operations"]

@@ -138,8 +138,6 @@ def api(gateway: GatewayProcess, key: str, method: str, path: str, **kw: Any) ->
     return httpx.request(method, gateway.url + path, headers=headers, timeout=30, **kw)
 
 
-
-
 def media_plays(page: Page, selector: str) -> None:
     """The element loads (readyState >= 2: it has data for the current frame) and plays."""
     element = page.locator(selector).first
@@ -160,7 +158,9 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     expect(page.locator("h1")).to_have_text("Overview")
     [cookie] = [c for c in admin.context.cookies() if c["name"] == "omnirelay_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-    stored = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    stored = page.evaluate(
+        "() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})"
+    )
     assert gateway.admin_key not in stored and "sk-or-" not in page.url
     # A change without the session's CSRF token is refused, by the server.
     refused = page.evaluate(
@@ -210,7 +210,9 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
     dialog = page.locator("dialog[open]")
     dialog.get_by_label("Name", exact=True).fill(f"backup-openai-{tag}")
     dialog.get_by_label("Vendor", exact=True).select_option("kling")
-    expect(dialog.get_by_label("Access key", exact=True)).to_be_visible()  # Kling's form: a key pair
+    expect(
+        dialog.get_by_label("Access key", exact=True)
+    ).to_be_visible()  # Kling's form: a key pair
     expect(dialog.get_by_label("Secret key", exact=True)).to_be_visible()
     dialog.get_by_label("Vendor", exact=True).select_option("openai")
     expect(dialog.get_by_label("Access key", exact=True)).to_have_count(0)
@@ -236,7 +238,13 @@ def test_operator_and_user_live_in_the_console(gateway: GatewayProcess, watched:
         json={"model": "text-embedding-3-small", "input": "hi"}).raise_for_status()  # fmt: skip
     video = api(gateway, user_key, "POST", "/kling/v1/videos/text2video",
                 json={"model_name": "kling-v1", "prompt": "a lighthouse in the rain", "duration": "5"})  # fmt: skip
-    song = api(gateway, user_key, "POST", "/suno/submit/music", json={"gpt_description_prompt": "a song about tide pools"})
+    song = api(
+        gateway,
+        user_key,
+        "POST",
+        "/suno/submit/music",
+        json={"gpt_description_prompt": "a song about tide pools"},
+    )
     video_id, song_id = video.json()["data"]["task_id"], song.json()["data"]
     api(gateway, gateway.admin_key, "POST", "/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "admin only"}]}).raise_for_status()  # fmt: skip
@@ -392,7 +400,10 @@ def test_every_page_fits_a_phone(gateway: GatewayProcess, watched: Any) -> None:
     key, _ = gateway.create_key("phone", quota_usd=1)
     httpx.post(gateway.v1 + "/chat/completions", headers={"Authorization": f"Bearer {key}"},
                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)  # fmt: skip
-    for who, secret, pages in (("admin", gateway.admin_key, ADMIN_PAGES), ("user", key, USER_PAGES)):
+    for who, secret, pages in (
+        ("admin", gateway.admin_key, ADMIN_PAGES),
+        ("user", key, USER_PAGES),
+    ):
         phone = watched(390, dark=who == "user")
         page = phone.page
         sign_in(page, gateway, secret)
@@ -412,7 +423,9 @@ def test_every_page_fits_a_phone(gateway: GatewayProcess, watched: Any) -> None:
             page.goto(f"{gateway.url}/console/#/{name}")
             expect(page.locator("main.main .loading")).to_have_count(0, timeout=15_000)
             page.wait_for_timeout(100)
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
             assert overflow <= 0, f"{who} {name} scrolls sideways by {overflow}px"
             shot(page, f"phone-{who}-{name}")
 

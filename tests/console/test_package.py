@@ -16,8 +16,14 @@ def test_every_console_file_is_package_data() -> None:
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]["omnirelay"]
-    files = [p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "console").rglob("*") if p.is_file()]
-    missing = [f for f in files if not any(fnmatch.fnmatchcase(f, p) and f.count("/") == p.count("/") for p in patterns)]
+    files = [
+        p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "console").rglob("*") if p.is_file()
+    ]
+    missing = [
+        f
+        for f in files
+        if not any(fnmatch.fnmatchcase(f, p) and f.count("/") == p.count("/") for p in patterns)
+    ]
     assert files and not missing, missing
 
 

@@ -98,7 +98,7 @@ def _secure(request: web.Request) -> bool:
 async def login(request: web.Request) -> web.StreamResponse:
     if request.content_type != "application/json":
         # A form another site posts cannot send JSON without asking first (CORS).
-        raise InvalidRequest("send the key as JSON: {\"key\": \"sk-or-...\"}")
+        raise InvalidRequest('send the key as JSON: {"key": "sk-or-..."}')
     spec = decode_json(await read_body(request), Login)
     raw = spec.key.strip()
     if not raw:

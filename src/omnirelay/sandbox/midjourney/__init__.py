@@ -9,9 +9,10 @@ Discord's buttons. Custom zoom and Vary (Region) wait in ``MODAL`` until ``/subm
 
 Markers in a prompt: ``[sandbox-fail]`` ends the task in ``FAILURE`` with a reason;
 ``[sandbox-fail-100]`` does so reporting ``progress: "100%"`` (as some relays do);
-``[sandbox-reject]`` refuses the submission (code 23, queue full); ``[sandbox-banned]`` answers
-code 24 with the banned word. ``GET /mj/sandbox/stats`` counts the requests served, so tests can
-see how the gateway polls. Tasks live in this process's memory (bounded).
+``[sandbox-slow]`` makes it take a hundred times as long; ``[sandbox-reject]`` refuses the
+submission (code 23, queue full); ``[sandbox-banned]`` answers code 24 with the banned word.
+``GET /mj/sandbox/stats`` counts the requests served, so tests can see how the gateway polls.
+Tasks live in this process's memory (bounded).
 
 Modules: ``tasks`` (a task, its clock, the Task JSON and buttons), ``submit`` (the submit
 routes), ``routes`` (auth, queries, pictures, wiring), ``drawing`` (the pictures).

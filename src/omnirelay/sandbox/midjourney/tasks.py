@@ -18,6 +18,9 @@ FAIL_MARKER = "[sandbox-fail]"
 FAIL_AT_100_MARKER = "[sandbox-fail-100]"
 REJECT_MARKER = "[sandbox-reject]"
 BANNED_MARKER = "[sandbox-banned]"
+# A task that takes a hundred times as long (for tests that need one still running).
+SLOW_MARKER = "[sandbox-slow]"
+SLOW_PACE = 100.0
 PREFIXES = ("/mj", "/mj-fast/mj", "/mj-relax/mj", "/mj-turbo/mj")
 MAX_TASKS = 5000
 MAX_PICTURES = 48
@@ -47,6 +50,7 @@ class MjTask:
     dimensions: str = "SQUARE"
     prompts: list[str] = field(default_factory=list)
     description: str = ""
+    pace: float = 1.0  # how many clock steps one step of this task takes
 
 
 @dataclass(slots=True)
@@ -101,6 +105,7 @@ def new_task(state: MjState, action: str, prompt: str, mode: str, bot: str, **ex
         hash=str(uuid.uuid4()),
         failure=failure,
         fail_at_100=at_100,
+        pace=SLOW_PACE if SLOW_MARKER in prompt else 1.0,
         **extra,
     )
     return state.add(task)
@@ -110,6 +115,7 @@ def status_of(task: MjTask, step: float) -> tuple[str, str, int | None]:
     """(status, progress, finish time in ms)."""
     if task.started is None:
         return "MODAL", "0%", None
+    step *= task.pace
     elapsed = time.time() - task.started
     end = int((task.started + 4 * step) * 1000)
     if task.failure and not task.fail_at_100 and elapsed >= 2.5 * step:
