@@ -18,7 +18,8 @@ from omnirelay.docsgen.error_tables import surface_table, tree_table
 from omnirelay.docsgen.field_tables import field_table
 from omnirelay.docsgen.settings_table import settings_table
 
-_DIRECTIVE = re.compile(r"<!--\s*omnirelay:\s*([a-z-]+)\s*(.*?)\s*-->")
+# A directive on a line of its own; its indentation (inside a tab or an admonition) is kept.
+_DIRECTIVE = re.compile(r"^([ \t]*)<!--\s*omnirelay:\s*([a-z-]+)\s*(.*?)\s*-->", re.MULTILINE)
 
 
 def cli_help(argument: str) -> str:
@@ -59,13 +60,14 @@ def expand(markdown: str, where: str = "page") -> str:
     """Replace every directive of ``markdown`` with what it generates."""
 
     def replace(match: re.Match[str]) -> str:
-        name, argument = match.group(1), match.group(2)
+        indent, name, argument = match.group(1), match.group(2), match.group(3)
         directive = DIRECTIVES.get(name)
         if directive is None:
             raise ValueError(f"{where}: unknown directive '{name}'")
         try:
-            return directive(argument)
+            text = directive(argument)
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{where}: directive '{name} {argument}' failed: {exc}") from exc
+        return "\n".join(indent + line if line else line for line in text.splitlines())
 
     return _DIRECTIVE.sub(replace, markdown)

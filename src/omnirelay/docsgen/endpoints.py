@@ -17,6 +17,7 @@ import msgspec
 
 from omnirelay.api import images as images_api
 from omnirelay.api import openai as openai_api
+from omnirelay.api import suno as suno_api
 from omnirelay.formats import ideogram, kling, suno
 from omnirelay.formats.anthropic import wire as anthropic_wire
 from omnirelay.formats.gemini import wire as gemini_wire
@@ -328,7 +329,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "suno.fetch": Endpoint(
             struct=suno.FetchRequest,
             notes={
-                "ids": "task ids (yours), at most 200",
+                "ids": f"task ids (yours), at most {suno_api.MAX_FETCH_IDS}",
                 "action": "`MUSIC` or `LYRICS` to keep only those",
             },
             required=frozenset({"ids"}),

@@ -251,7 +251,7 @@ def _suno(error: errors.GatewayError) -> tuple[int, str]:
 
 def _ideogram(error: errors.GatewayError) -> tuple[int, str]:
     response = ideogram_api.error_response(error)
-    return response.status, "`message`"
+    return response.status, "`error` (the message)"
 
 
 # Surface → how it renders one of our errors: (HTTP status, what identifies it in the body).
