@@ -26,3 +26,12 @@ index = VectorStoreIndex.from_documents(
 answer = index.as_query_engine(similarity_top_k=1).query("Which vendor makes songs?")
 print(answer.response)
 print("source:", answer.source_nodes[0].node.get_content()[:60])
+
+# Models OpenAI does not list (Claude, Gemini…): OpenAILike, same settings
+# (pip install llama-index-llms-openai-like)
+from llama_index.llms.openai_like import OpenAILike  # noqa: E402
+
+claude = OpenAILike(
+    model="claude-3-5-haiku-20241022", api_base=api_base, api_key=key, is_chat_model=True
+)
+print(claude.complete("Say hi").text)

@@ -34,6 +34,17 @@ def cli_help(argument: str) -> str:
     return f"```text\n{text.rstrip()}\n```"
 
 
+def admin_routes() -> str:
+    """Every admin route, from the same declarations the OpenAPI document is built from."""
+    from omnirelay.api.admin import ROUTES
+
+    rows = ["| Method | Path | What it does |", "|---|---|---|"]
+    for route in ROUTES:
+        path = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", route.path)
+        rows.append(f"| {route.method} | `{path}` | {route.summary} |")
+    return "\n".join(rows)
+
+
 def _no_argument(render: Callable[[], str]) -> Callable[[str], str]:
     def directive(argument: str) -> str:
         if argument:
@@ -52,6 +63,7 @@ DIRECTIVES: Mapping[str, Callable[[str], str]] = MappingProxyType(
         "models": models_table,
         "task-prices": task_prices_table,
         "cli": cli_help,
+        "admin-routes": _no_argument(admin_routes),
     }
 )
 

@@ -24,6 +24,8 @@ from omnirelay.formats.gemini import wire as gemini_wire
 from omnirelay.formats.midjourney import plans as mj_plans
 from omnirelay.formats.midjourney import wire as mj
 from omnirelay.formats.openai import wire as openai_wire
+from omnirelay.platform import balances, channel_admin, keyring, model_admin, users
+from omnirelay.platform.limits.base import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,105 @@ def _kling_video_notes(image: bool) -> dict[str, str]:
 
 _IMAGE_EXAMPLE = "https://example.com/first-frame.png"
 
+_LIMITS = {
+    "limits": "rate limits; each unset one falls back to the group's default",
+    "limits.rpm": "requests per minute",
+    "limits.tpm": "tokens per minute (estimated at admission, corrected at settlement)",
+    "limits.concurrency": "requests in flight at once",
+    "limits.daily_usd": "spending per UTC day, dollars",
+    "limits.monthly_usd": "spending per UTC month, dollars",
+}
+assert {f"limits.{name}" for name in Limits.__struct_fields__} <= set(_LIMITS)
+
 ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
     {
+        "admin.key": Endpoint(
+            struct=keyring.KeyCreate,
+            notes={
+                "name": "a name for the key (unique per user)",
+                "user_id": "the user whose balance it spends; null: a new user of its own, "
+                "named after the key",
+                "quota_usd": "the key's own cap in dollars, on top of its user's balance; "
+                "null: no cap",
+                "models": "the models it may use; null: every model its group may see",
+                "expires_at": "an ISO 8601 time; null: never",
+                "allowed_ips": "CIDR blocks or addresses it may be used from; null: anywhere",
+                "is_admin": "an admin key (manages the gateway, belongs to no user)",
+                **_LIMITS,
+            },
+        ),
+        "admin.user": Endpoint(
+            struct=users.UserCreate,
+            notes={
+                "name": "unique",
+                "group": "the group (price ratio, models, default limits)",
+                "balance_usd": "the opening balance in dollars (a top-up in the ledger); null: "
+                "unlimited",
+                "note": "free text",
+                **_LIMITS,
+            },
+        ),
+        "admin.group": Endpoint(
+            struct=users.GroupCreate,
+            notes={
+                "name": "unique",
+                "ratio": "multiplies every price at settlement (0.8: 20% off); above 0, at "
+                "most 100",
+                "models": "the models its users may see; null: all",
+                **_LIMITS,
+            },
+        ),
+        "admin.codes": Endpoint(
+            struct=balances.CodeBatch,
+            notes={
+                "batch": "a name for the batch (`spring-promo`)",
+                "value_usd": "what each code adds to the balance that redeems it",
+                "count": "how many codes",
+                "expires_at": "an ISO 8601 time; null: never",
+            },
+        ),
+        "admin.channel": Endpoint(
+            struct=channel_admin.ChannelCreate,
+            notes={
+                "name": "unique",
+                "base_url": "the vendor's API root (see Channels per vendor)",
+                "api_key": "the vendor credential; write-only, encrypted at rest",
+                "vendor": "the adapter: `openai`, `openai-chat`, `anthropic`, `gemini`, "
+                "`kling`, `suno`, `midjourney`, `ideogram`, `bfl`",
+                "models": "the catalogue models it serves; empty: every model of the vendor",
+                "model_map": "our model name → the vendor's name for it",
+                "priority": "higher first; lower priorities are failover",
+                "weight": "its share of traffic among channels of the same priority",
+                "groups": "the user groups it serves; null: all",
+                "connect_timeout": "seconds; null: the gateway's setting",
+                "read_timeout": "seconds; null: the gateway's setting",
+                "enabled": "a disabled channel gets no traffic",
+            },
+        ),
+        "admin.model": Endpoint(
+            struct=model_admin.ModelCreate,
+            notes={
+                "name": "the name clients send",
+                "kind": "`chat`, `completion`, `embedding`, `speech`, `transcription`, "
+                "`image` or `task`",
+                "family": "the vendor family that serves it (`openai`, `anthropic`, "
+                "`gemini`…)",
+                "prices": "dollars by price name: `input`, `output` (per 1M tokens), "
+                "`cache_read`, `cache_write`, `cache_write_1h`, `per_request`, `per_image`, "
+                "`per_second`, `per_mchar`",
+            },
+        ),
+        "admin.task-price": Endpoint(
+            struct=model_admin.TaskPriceCreate,
+            notes={
+                "model": "a task model (`kling-v1`, `chirp-v4`, `midjourney-fast`…)",
+                "product": "what is made: `video`, `image`, `music`, `lyrics`, `imagine`, "
+                "`upscale`…",
+                "usd": "the price of one",
+                "mode": "Kling's `std`/`pro`; empty: every mode",
+                "duration": "Kling's `5`/`10`; empty: every duration",
+            },
+        ),
         "openai.chat": Endpoint(
             struct=openai_wire.ChatRequest,
             notes={

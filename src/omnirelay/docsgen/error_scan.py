@@ -9,6 +9,7 @@ pages say so.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,17 @@ def _codes(node: ast.Call, constants: dict[str, str]) -> list[str | None]:
     return [None]
 
 
-def raised(package: Path = PACKAGE) -> Iterator[Raised]:
+def raised(package: Path = PACKAGE) -> tuple[Raised, ...]:
+    """Every (class, code, module) raised under ``package``; read once per build."""
+    return _scan(package)
+
+
+@functools.cache
+def _scan(package: Path) -> tuple[Raised, ...]:
+    return tuple(_walk(package))
+
+
+def _walk(package: Path) -> Iterator[Raised]:
     classes = error_classes()
     trees: dict[str, ast.Module] = {}
     for path in sorted(package.rglob("*.py")):
