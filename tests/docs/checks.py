@@ -85,7 +85,9 @@ def sse(data_test: Callable[[list[Any]], bool], done: bool = True) -> Check:
 
     def check(outcome: Outcome) -> None:
         payloads = [
-            line[len("data: ") :] for line in outcome.stdout.splitlines() if line.startswith("data: ")
+            line[len("data: ") :]
+            for line in outcome.stdout.splitlines()
+            if line.startswith("data: ")
         ]
         assert payloads, outcome.describe()
         if done:
@@ -164,9 +166,11 @@ RUN_CHECKS: dict[str, Check] = {
     "chat/vision.sh": json_doc(lambda d: "image" in d["choices"][0]["message"]["content"]),
     "chat/vision-stream.py": lines_matching(r"2 image\(s\)", r"inline image/png"),
     "chat/tools.sh": json_doc(
-        lambda d: d["choices"][0]["finish_reason"] == "tool_calls"
-        and d["choices"][0]["message"]["tool_calls"][0]["function"]["name"]
-        == "get_current_weather"
+        lambda d: (
+            d["choices"][0]["finish_reason"] == "tool_calls"
+            and d["choices"][0]["message"]["tool_calls"][0]["function"]["name"]
+            == "get_current_weather"
+        )
     ),
     "chat/function-calling.py": lines_matching(
         r"the model calls: get_current_weather \{.*location", r"answer: .*72"
@@ -174,13 +178,17 @@ RUN_CHECKS: dict[str, Check] = {
     "chat/n.sh": json_doc(lambda d: [c["index"] for c in d["choices"]] == [0, 1, 2]),
     "chat/n-choices.py": lines_matching(r"^0 ", r"^1 ", r"^2 ", r"completion tokens"),
     "chat/structured.sh": json_doc(
-        lambda d: set(json.loads(d["choices"][0]["message"]["content"]))
-        == {"name", "date", "participants"}
+        lambda d: (
+            set(json.loads(d["choices"][0]["message"]["content"]))
+            == {"name", "date", "participants"}
+        )
     ),
     "chat/structured-output.py": lines_matching(r"^CalendarEvent \{'name': .*'participants': \["),
     "chat/completions.sh": json_doc(lambda d: d["object"] == "text_completion"),
     "chat/text-completion.py": lines_matching(r"'.+' (length|stop)"),
-    "chat/embeddings.sh": json_doc(lambda d: len(d["data"]) == 2 and len(d["data"][0]["embedding"]) == 1536),
+    "chat/embeddings.sh": json_doc(
+        lambda d: len(d["data"]) == 2 and len(d["data"][0]["embedding"]) == 1536
+    ),
     "chat/embedding-similarity.py": lines_matching(r"2 vectors of 1536 dimensions"),
     "chat/speech.sh": all_of(files("speech.mp3", min_size=1000), mp3("speech.mp3")),
     "chat/transcription.sh": json_doc(lambda d: "speech.mp3" in d["text"]),
@@ -191,9 +199,7 @@ RUN_CHECKS: dict[str, Check] = {
     "chat/responses-api.py": lines_matching(
         r"call: get_weather .*Paris", r"answer: .*sunny", r"Tell me a story", r"stored: completed"
     ),
-    "claude/messages.sh": json_doc(
-        lambda d: d["type"] == "message" and d["content"][0]["text"]
-    ),
+    "claude/messages.sh": json_doc(lambda d: d["type"] == "message" and d["content"][0]["text"]),
     "claude/claude-messages.py": lines_matching(
         r"Hello, Claude", r"^end_turn \d+ \d+$", r"Count to three", r"^gpt-4o-mini "
     ),
@@ -201,10 +207,14 @@ RUN_CHECKS: dict[str, Check] = {
     "claude/count-tokens.sh": json_doc(lambda d: d["input_tokens"] > 0),
     "claude/openai-sdk.py": lines_matching(r"^claude-3-5-sonnet-20241022 -> .+"),
     "claude/stream.sh": lines_matching(r"event: message_start", r"event: message_stop"),
-    "claude/prompt-caching.py": lines_matching(r"call 2: input \d+, cache write \d+, cache read [1-9]\d*"),
+    "claude/prompt-caching.py": lines_matching(
+        r"call 2: input \d+, cache write \d+, cache read [1-9]\d*"
+    ),
     "gemini/generate.sh": json_doc(lambda d: d["candidates"][0]["finishReason"] == "STOP"),
     "gemini/stream.sh": sse(lambda c: c[-1]["candidates"][0]["finishReason"] == "STOP", done=False),
-    "gemini/gemini-generate.py": lines_matching(r"Explain how AI works", r"\d+ tokens", r"\d+ dimensions"),
+    "gemini/gemini-generate.py": lines_matching(
+        r"Explain how AI works", r"\d+ tokens", r"\d+ dimensions"
+    ),
     "gemini/count-tokens.sh": json_doc(lambda d: d["totalTokens"] > 0),
     "images/dall-e-3.sh": json_doc(lambda d: d["data"][0]["url"].startswith("http")),
     "images/dall-e-3.py": all_of(lines_matching(r"saved cat.png"), files("cat.png", magic=PNG)),
@@ -239,13 +249,19 @@ RUN_CHECKS: dict[str, Check] = {
     "suno/submit-custom.sh": json_doc(lambda d: d["code"] == "success" and d["data"]),
     "suno/lyrics.sh": json_doc(lambda d: d["data"]["action"] == "LYRICS"),
     "suno/fetch-many.sh": json_doc(lambda d: len(d["data"]) == 2),
-    "suno/suno-music.py": lines_matching(r"Keeper https?://\S+\.mp3 [\d.]+ s", r"continuation: SUCCESS"),
+    "suno/suno-music.py": lines_matching(
+        r"Keeper https?://\S+\.mp3 [\d.]+ s", r"continuation: SUCCESS"
+    ),
     "python/openai-library.py": lines_matching(r"/v1/$", r"\d+ models, e.g.", r"Say hello"),
-    "python/speech-to-text.py": lines_matching(r"transcribe of speech.mp3", r"translate of speech.mp3"),
+    "python/speech-to-text.py": lines_matching(
+        r"transcribe of speech.mp3", r"translate of speech.mp3"
+    ),
     "python/text-to-speech.py": all_of(lines_matching(r"saved speech.mp3"), mp3("speech.mp3")),
     "python/embeddings-search.py": lines_matching(r"^[+-]\d\.\d{3}  ", r"\d+ tokens"),
     "python/dall-e.py": files("otter.png", magic=PNG),
-    "python/langchain-demo.py": lines_matching(r"Good morning", r"Name three colours", r"^1536 dimensions$"),
+    "python/langchain-demo.py": lines_matching(
+        r"Good morning", r"Name three colours", r"^1536 dimensions$"
+    ),
     "python/llama-index.py": lines_matching(
         r"Paul Graham is", r"Which vendor makes songs\?", r"source: Kling makes videos", r"Say hi"
     ),
@@ -269,16 +285,20 @@ RUN_CHECKS: dict[str, Check] = {
         lambda d: d[0]["name"] == "openai-eu-backup" and "api_key" not in d[0] and d[1]["data"]
     ),
     "operators/prices.sh": json_docs(
-        lambda d: d[1]["prices_micro_usd"]["output"] == 900_000
-        and d[1]["prices_micro_usd"]["input"] == 600_000
-        and all(p["model"] == "kling-v1" for p in d[2:])
-        and len(d) > 3
+        lambda d: (
+            d[1]["prices_micro_usd"]["output"] == 900_000
+            and d[1]["prices_micro_usd"]["input"] == 600_000
+            and all(p["model"] == "kling-v1" for p in d[2:])
+            and len(d) > 3
+        )
     ),
     "operators/users-admin.sh": json_docs(
-        lambda d: d[0]["ratio"] == 0.8
-        and d[1]["key"].startswith("sk-or-")
-        and d[2]["user"]["balance_micro_usd"] == 35_000_000
-        and d[3]["data"][0]["note"] == "invoice 42"
+        lambda d: (
+            d[0]["ratio"] == 0.8
+            and d[1]["key"].startswith("sk-or-")
+            and d[2]["user"]["balance_micro_usd"] == 35_000_000
+            and d[3]["data"][0]["note"] == "invoice 42"
+        )
     ),
     "operators/users-cli.sh": lines_matching(r"acme-cli", r"sk-or-\S+"),
     "operators/codes.sh": json_doc(lambda d: len(d["codes"]) == 10),
@@ -365,7 +385,9 @@ def _agent_env_names(test_file: str) -> set[str]:
     return set(re.findall(r'"([A-Z][A-Z0-9_]+)":', source))
 
 
-def agent_env(test_file: str, command: str, documented: frozenset[str] = frozenset()) -> StaticCheck:
+def agent_env(
+    test_file: str, command: str, documented: frozenset[str] = frozenset()
+) -> StaticCheck:
     """An agent's settings: the variables are the ones its acceptance test sets (or named in
     ``documented``), the base URL answers, and the model it asks for is served."""
 
@@ -500,7 +522,9 @@ def backup_commands(text: str, context: Context) -> None:
         "data/omnirelay.db"
     )
     assert "data/secret.key" in text
-    assert "$OMNIRELAY_DATABASE_URL" in text and "OMNIRELAY_DATABASE_URL" in config._ENV_NAMES.values()
+    assert (
+        "$OMNIRELAY_DATABASE_URL" in text and "OMNIRELAY_DATABASE_URL" in config._ENV_NAMES.values()
+    )
 
 
 STATIC_CHECKS["operators/backup.sh"] = backup_commands

@@ -69,9 +69,11 @@ def outcomes(
 def _shape(value: Any, prefix: str = "") -> set[str]:
     """The field paths of a JSON value (a list stands for its first element)."""
     if isinstance(value, dict):
-        return set(itertools.chain.from_iterable(
-            {f"{prefix}{k}"} | _shape(v, f"{prefix}{k}.") for k, v in value.items()
-        ))
+        return set(
+            itertools.chain.from_iterable(
+                {f"{prefix}{k}"} | _shape(v, f"{prefix}{k}.") for k, v in value.items()
+            )
+        )
     if isinstance(value, list) and value:
         return _shape(value[0], f"{prefix}[].")
     return set()
@@ -106,9 +108,7 @@ def test_every_sample_is_checked_and_included() -> None:
     assert files == checked, {"unchecked": files - checked, "gone": checked - files}
     pages = "".join(p.read_text() for p in (SAMPLES_DIR.parent).rglob("*.md"))
     included = {m for m in files if f'--8<-- "{m}"' in pages}
-    answers = {
-        p.relative_to(SAMPLES_DIR).as_posix() for p in SAMPLES_DIR.rglob("*.answer.*")
-    }
+    answers = {p.relative_to(SAMPLES_DIR).as_posix() for p in SAMPLES_DIR.rglob("*.answer.*")}
     assert files - included == set(), files - included
     assert {a for a in answers if f'--8<-- "{a}"' not in pages} == set()
 

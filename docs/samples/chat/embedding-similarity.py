@@ -13,5 +13,5 @@ result = client.embeddings.create(
     input=["The food was delicious", "The waiter was friendly"],
 )
 a, b = (item.embedding for item in result.data)
-cosine = sum(x * y for x, y in zip(a, b)) / (math.hypot(*a) * math.hypot(*b))
+cosine = sum(x * y for x, y in zip(a, b, strict=True)) / (math.hypot(*a) * math.hypot(*b))
 print(len(result.data), "vectors of", len(a), "dimensions; cosine similarity", round(cosine, 3))

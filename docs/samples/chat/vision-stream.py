@@ -22,7 +22,9 @@ stream = client.chat.completions.create(
                 {"type": "text", "text": "Compare these two pictures"},
                 {
                     "type": "image_url",
-                    "image_url": {"url": "https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg"},
+                    "image_url": {
+                        "url": "https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg"
+                    },
                 },
                 {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{picture}"}},
             ],

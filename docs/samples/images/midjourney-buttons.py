@@ -36,5 +36,6 @@ print("saved koi.png")
 zoom = next(b["customId"] for b in upscale["buttons"] if b["label"] == "Custom Zoom")
 waiting = mj.post("/mj/submit/action", json={"taskId": upscale["id"], "customId": zoom}).json()
 print("code", waiting["code"], waiting["description"])
-mj.post("/mj/submit/modal", json={"taskId": waiting["result"], "prompt": "koi in a pond --zoom 1.5"})
+modal = {"taskId": waiting["result"], "prompt": "koi in a pond --zoom 1.5"}
+mj.post("/mj/submit/modal", json=modal)
 print(wait(waiting["result"])["status"])

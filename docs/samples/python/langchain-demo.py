@@ -22,7 +22,9 @@ print()
 
 # Embeddings; check_embedding_ctx_length=False sends the text as is (no local tokenizer)
 embeddings = OpenAIEmbeddings(
-    model="text-embedding-3-small", base_url=base_url, api_key=key,
+    model="text-embedding-3-small",
+    base_url=base_url,
+    api_key=key,
     check_embedding_ctx_length=False,
 )
 print(len(embeddings.embed_query("hello")), "dimensions")

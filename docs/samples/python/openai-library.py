@@ -5,7 +5,7 @@ import os
 os.environ["OPENAI_BASE_URL"] = os.environ["OMNIRELAY_BASE_URL"] + "/v1"
 os.environ["OPENAI_API_KEY"] = os.environ["OMNIRELAY_KEY"]
 
-from openai import OpenAI  # noqa: E402
+from openai import OpenAI
 
 client = OpenAI()  # no arguments: the environment says where and with which key
 print(client.base_url)

@@ -78,8 +78,11 @@ async def page(request: web.Request) -> web.StreamResponse:
         return web.Response(status=503, text=_NOT_BUILT)
     tail = request.match_info["tail"]
     found = await asyncio.to_thread(_locate, site, tail)
-    if found is not None and found.name == "index.html" and tail and not tail.endswith(
-        ("/", "index.html")
+    if (
+        found is not None
+        and found.name == "index.html"
+        and tail
+        and not tail.endswith(("/", "index.html"))
     ):
         # Pages link relative to their directory: /docs/quickstart must be /docs/quickstart/
         # (a relative Location, so a proxy's path prefix survives).

@@ -8,4 +8,3 @@ reference from ``config.Settings`` (``settings_table.py``) and model and price l
 ``catalogue.toml`` (``catalogue_tables.py``). So a limit or a code changed in the code changes
 the page, and a field or a setting added without its sentence fails the docs tests.
 """
-

@@ -8,7 +8,7 @@ through the real validator without it, expecting the refusal to name it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -47,8 +47,8 @@ class Endpoint:
     check: Callable[[bytes], object] | None = None
 
 
-def _ids(names: object) -> str:
-    return ", ".join(f"`{n}`" for n in sorted(names))  # type: ignore[call-overload]
+def _ids(names: Iterable[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(names))
 
 
 _KLING_MODELS = frozenset({"kling-v1", "kling-v1-5", "kling-v1-6"})
@@ -98,8 +98,9 @@ def _kling_video_notes(image: bool) -> dict[str, str]:
         "image": ("the first frame: " + _KLING_IMAGE + "; required")
         if image
         else "not used by text2video",
-        "image_tail": "the last frame (same rules as `image`); needs `image`" if image else "not "
-        "used by text2video",
+        "image_tail": "the last frame (same rules as `image`); needs `image`"
+        if image
+        else "not used by text2video",
         "static_mask": "image2video only: the area that stays still (same rules as `image`)",
         "dynamic_masks": f"image2video only: at most {kling.MAX_DYNAMIC_MASKS} moving areas",
         "dynamic_masks[].mask": "the area (same rules as `image`)",
@@ -195,8 +196,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 "name": "the name clients send",
                 "kind": "`chat`, `completion`, `embedding`, `speech`, `transcription`, "
                 "`image` or `task`",
-                "family": "the vendor family that serves it (`openai`, `anthropic`, "
-                "`gemini`…)",
+                "family": "the vendor family that serves it (`openai`, `anthropic`, `gemini`…)",
                 "prices": "dollars by price name: `input`, `output` (per 1M tokens), "
                 "`cache_read`, `cache_write`, `cache_write_1h`, `per_request`, `per_image`, "
                 "`per_second`, `per_mchar`",
@@ -237,8 +237,11 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 "stop": ("string or array", "up to 4 sequences that end the answer"),
                 "tools": ("array", "functions the model may call, see Function calling"),
                 "tool_choice": ("string or object", "`auto`, `none`, `required` or one tool"),
-                "response_format": ("object", "`{type: json_object}` or `{type: json_schema, "
-                "json_schema: {name, schema, strict}}`, see Structured output"),
+                "response_format": (
+                    "object",
+                    "`{type: json_object}` or `{type: json_schema, "
+                    "json_schema: {name, schema, strict}}`, see Structured output",
+                ),
                 "reasoning_effort": ("string", "`low`, `medium`, `high` for reasoning models"),
                 "seed": ("integer", "best-effort determinism"),
                 "user": ("string", "your end user's id, relayed"),
@@ -286,8 +289,10 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
             },
             required=frozenset({"model", "input", "voice"}),
             passthrough={
-                "response_format": ("string", "`mp3` (default), `opus`, `aac`, `flac`, `wav`, "
-                "`pcm`"),
+                "response_format": (
+                    "string",
+                    "`mp3` (default), `opus`, `aac`, `flac`, `wav`, `pcm`",
+                ),
                 "speed": ("number", "0.25 to 4.0"),
             },
         ),
@@ -337,8 +342,11 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
             required=frozenset({"contents"}),
             passthrough={
                 "systemInstruction": ("object", "`{parts: [{text}]}`"),
-                "generationConfig.*": ("any JSON", "`temperature`, `topP`, `stopSequences`, "
-                "`responseMimeType`, `responseSchema`, `thinkingConfig`…"),
+                "generationConfig.*": (
+                    "any JSON",
+                    "`temperature`, `topP`, `stopSequences`, "
+                    "`responseMimeType`, `responseSchema`, `thinkingConfig`…",
+                ),
                 "tools": ("array", "`[{functionDeclarations: [...]}]`"),
                 "safetySettings": ("array", "relayed to Gemini models"),
             },
@@ -416,8 +424,14 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 **{
                     name: "not used for lyrics"
                     for name in (
-                        "gpt_description_prompt", "mv", "title", "tags", "make_instrumental",
-                        "continue_at", "continue_clip_id", "task_id",
+                        "gpt_description_prompt",
+                        "mv",
+                        "title",
+                        "tags",
+                        "make_instrumental",
+                        "continue_at",
+                        "continue_clip_id",
+                        "task_id",
                     )
                 },
             },

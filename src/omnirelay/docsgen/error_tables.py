@@ -36,9 +36,14 @@ _OWN_MODULES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "ideogram": ("api/ideogram.py", "formats/ideogram.py"),
         "openai": ("api/openai.py", "api/images.py", "api/responses.py", "formats/imagegen.py"),
         "account": ("api/account.py", "platform/balances.py"),
-        "admin": ("api/admin/", "platform/keyring.py", "platform/users.py",
-                  "platform/channel_admin.py", "platform/model_admin.py",
-                  "platform/validation.py"),
+        "admin": (
+            "api/admin/",
+            "platform/keyring.py",
+            "platform/users.py",
+            "platform/channel_admin.py",
+            "platform/model_admin.py",
+            "platform/validation.py",
+        ),
     }
 )
 # Vendor modules whose numeric codes (the vendor's own) only their own surface shows.
@@ -61,9 +66,7 @@ _GENERIC_BAD = Meaning(
 MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
     {
         ("InvalidRequest", None): _GENERIC_BAD,
-        ("InvalidRequest", "1200"): Meaning(
-            "the body is empty or not JSON", "send a JSON object"
-        ),
+        ("InvalidRequest", "1200"): Meaning("the body is empty or not JSON", "send a JSON object"),
         ("InvalidRequest", "1201"): Meaning(
             "a field breaks Kling's rules (`<field>: <why>`)", "fix that field; nothing was charged"
         ),
@@ -164,15 +167,14 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
         ),
         ("QuotaExceeded", None): Meaning(
             "the balance (or the key's cap, or a daily/monthly spending limit) does not cover "
-            "the request", "top up or ask your operator; do not retry as is",
+            "the request",
+            "top up or ask your operator; do not retry as is",
         ),
         ("RateLimited", None): Meaning(
             "too many requests or tokens a minute, or too many at once",
             "wait `Retry-After` seconds, then retry",
         ),
-        ("RateLimited", "23"): Meaning(
-            "Midjourney's queue is full", "retry later"
-        ),
+        ("RateLimited", "23"): Meaning("Midjourney's queue is full", "retry later"),
         ("UpstreamError", None): Meaning(
             "the vendor failed and no other channel could serve the request",
             "retry later; nothing was charged",

@@ -54,8 +54,10 @@ def type_name(kind: inspect.Type) -> str:
         if isinstance(kind, scalar):
             return name
     if isinstance(kind, inspect.LiteralType):
-        return type_name(inspect.StrType()) if all(isinstance(v, str) for v in kind.values) else (
-            "integer"
+        return (
+            type_name(inspect.StrType())
+            if all(isinstance(v, str) for v in kind.values)
+            else ("integer")
         )
     if isinstance(kind, inspect.ListType):
         return f"array of {type_name(kind.item_type)}"
@@ -74,7 +76,7 @@ def _choices(kind: inspect.Type) -> tuple[str, ...]:
 
 
 def _default(field: inspect.Field) -> str | None:
-    if field.required or field.default is None or field.default is inspect.NODEFAULT:
+    if field.required or field.default is None or field.default is msgspec.NODEFAULT:
         return None
     return msgspec.json.encode(field.default).decode()
 

@@ -37,7 +37,7 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "usage_flush_seconds": "how often usage records and settlements are written",
         "cache_ttl_seconds": "how long a node trusts its key cache and catalogue without a "
         "reload (without Redis, the delay before another node sees a change)",
-        "task_poll_seconds": "the first delay before polling a task's vendor (it grows ×1.5 "
+        "task_poll_seconds": "the first delay before polling a task's vendor (it grows x1.5 "
         "per poll)",
         "task_poll_max_seconds": "the longest delay between two polls of a task",
         "task_lease_seconds": "how long one process holds a task it polls",
