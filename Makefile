@@ -27,11 +27,11 @@ demo: install $(SITE)
 	$(BIN)/omnirelay serve --demo
 
 docs: install
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	touch $(SITE)
 
 $(SITE): $(STAMP) $(DOCS_SOURCES)
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	touch $(SITE)
 
 services:
