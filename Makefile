@@ -30,9 +30,11 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	touch $(SITE)
 
+# For `make run`: a page that does not build must not keep the gateway from starting
+# (`make docs` and `make test` are the strict ones).
 $(SITE): $(STAMP) $(DOCS_SOURCES)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	touch $(SITE)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet && touch $(SITE) \
+		|| echo "the documentation did not build: /docs/ will say so (run make docs)"
 
 services:
 	bash scripts/ensure-services.sh
