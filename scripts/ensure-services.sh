@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the test suite starts by itself: a PostgreSQL server (the tests run initdb
+# Installs what the test suite needs: jq and curl (the docs' samples), a PostgreSQL server (the tests run initdb
 # into a temp dir and start it on a free port), a Redis server (started the same way, for the
 # shared rate limits) and Chromium (the console's browser tests drive
 # it through Playwright), and the coding agents from npm (install-clients.sh). Idempotent; needs
@@ -21,6 +21,9 @@ missing=()
 have_initdb || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The documentation's curl samples read JSON with jq (tests/docs runs them).
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt_install "${missing[@]}"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from omnirelay.api import account, admin, anthropic, console, gemini, images, me, openai
+from omnirelay.api import docs as docs_api
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
 from omnirelay.api import midjourney as midjourney_api
@@ -70,4 +71,5 @@ def build_app(settings: Settings) -> web.Application:
     suno_api.add_routes(app)
     ideogram_api.add_routes(app)
     midjourney_api.add_routes(app)
+    docs_api.add_routes(app)
     return app

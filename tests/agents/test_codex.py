@@ -24,7 +24,7 @@ RUN_SECONDS = 120
 
 
 def codex_config(base_url: str, model: str) -> str:
-    """The ``config.toml`` that points Codex at omnirelay (as docs/responses.md shows it)."""
+    """The ``config.toml`` that points Codex at omnirelay (as docs/clients/codex-cli.md shows it)."""
     return f"""model = "{model}"
 model_provider = "omnirelay"
 

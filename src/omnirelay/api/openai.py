@@ -59,6 +59,7 @@ S = TypeVar("S", ChatRequest, CompletionRequest)
 
 # When a client sets no output limit, hold quota for this many tokens per choice.
 DEFAULT_OUTPUT_TOKENS = 4096
+MAX_CHOICES = 128  # the most answers (`n`) one request may ask for
 # Prompt estimates count about four bytes a token, capped so large images don't block a key.
 PROMPT_ESTIMATE_CAP = 100_000
 
@@ -157,8 +158,8 @@ async def _token_endpoint(
         max_out = parsed.max_tokens or DEFAULT_OUTPUT_TOKENS
         kinds = frozenset({"completion"})
     choices = max(parsed.n or 1, 1)
-    if choices > 128:
-        raise InvalidRequest("'n' must be at most 128", param="n")
+    if choices > MAX_CHOICES:
+        raise InvalidRequest(f"'n' must be at most {MAX_CHOICES}", param="n")
     info = resolve_model(gateway, key, parsed.model, kinds)
     stream = bool(parsed.stream)
     client_wants_usage = bool(

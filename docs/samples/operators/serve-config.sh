@@ -1,0 +1,1 @@
+omnirelay serve --config omnirelay.toml   # the file seeds the database at start
