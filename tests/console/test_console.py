@@ -10,7 +10,6 @@ redeems a code. Every page is screenshotted at desktop width and at 390 px into
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.servers import GatewayProcess
 from tests.support.tasks import wait_task
@@ -27,19 +26,6 @@ pytestmark = pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 SANDBOX_KEY = "sk-sandbox-demo"  # Settings.sandbox_key: what the sandbox's vendors accept
-# The flags a sandboxed, offline machine needs (no GPU, no background network chatter), and
-# media that may play without a click (the tests call play() themselves).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 ADMIN_PAGES = [
     "overview",
     "users",
@@ -55,22 +41,6 @@ ADMIN_PAGES = [
 USER_PAGES = ["me", "my-keys", "log", "tasks", "playground", "start"]
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    raise RuntimeError("Chromium is not installed: run 'make test', which installs it")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 class Watched:
@@ -115,6 +85,7 @@ def watched(browser: Browser) -> Iterator[Any]:
 
 
 def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(150)  # let charts draw
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-# The console's browser fixtures (``browser``, ``page``): one way to launch Chromium.
-from tests.console.test_console import browser, page  # noqa: F401
 from tests.docs.runner import ROOT
+from tests.support.browser import browser, page  # noqa: F401
 from tests.support.servers import GatewayProcess
 
 SITE = ROOT / "src" / "omnirelay" / "docs_site"
