@@ -15,6 +15,7 @@ from omnirelay.api import responses as responses_api
 from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.config import Settings
+from omnirelay.draining import Drain
 from omnirelay.gateway import Gateway
 from omnirelay.platform import context
 from omnirelay.platform.limits.admission import headers as ratelimit_headers
@@ -22,9 +23,16 @@ from omnirelay.platform.limits.admission import headers as ratelimit_headers
 CONSOLE_DIR = Path(__file__).parent / "console"
 
 
+DRAIN = web.AppKey("drain", Drain)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    # 200 while degraded too: the gateway serves (with per-node limits) without Redis.
-    return web.json_response(request.app[GATEWAY].health())
+    # 200 while degraded too: the gateway serves (with per-node limits) without Redis. 503
+    # while draining: a load balancer stops sending it new requests.
+    found = request.app[GATEWAY].health()
+    if request.app[DRAIN].draining:
+        return web.json_response({**found, "status": "draining"}, status=503)
+    return web.json_response(found)
 
 
 @web.middleware
@@ -53,7 +61,12 @@ async def console_redirect(request: web.Request) -> web.StreamResponse:
 
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    drain = Drain()
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[drain.middleware(), request_context],
+    )
+    app[DRAIN] = drain
     app.on_response_prepare.append(add_ratelimit_headers)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

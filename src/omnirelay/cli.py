@@ -26,7 +26,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from omnirelay import __version__
-from omnirelay.app import build_app
+from omnirelay.app import DRAIN, build_app
 from omnirelay.channels import upsert_channels
 from omnirelay.config import (
     DEFAULT_PORT,
@@ -36,6 +36,7 @@ from omnirelay.config import (
     load_settings,
 )
 from omnirelay.crypto import load_secret_box
+from omnirelay.draining import serve
 from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
@@ -67,16 +68,23 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        access_log=None,
-        print=None,
-        loop=_new_loop(),
-        shutdown_timeout=10,
-    )
+    # SIGTERM drains (new requests get 503, in-flight ones finish within the grace period).
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(
+            serve(
+                app,
+                app[DRAIN],
+                host=settings.host,
+                port=settings.port,
+                reuse_port=reuse_port,
+                grace=settings.shutdown_grace_seconds,
+            )
+        )
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:

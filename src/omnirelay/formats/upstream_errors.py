@@ -12,6 +12,7 @@ from omnirelay.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -24,10 +25,20 @@ def credential_rejected(status: int) -> UpstreamError:
     )
 
 
+def account_exhausted(status: int) -> UpstreamError:
+    """The vendor account behind the channel cannot pay: the channel is broken, not the request."""
+    return UpstreamError(
+        f"the vendor account behind this channel is out of balance (HTTP {status})",
+        code="upstream_account",
+    )
+
+
 def map_status(status: int, message: str) -> GatewayError:
     """The error for an upstream answering ``status`` with ``message`` (already secret-free)."""
     if status in (401, 403):
         return credential_rejected(status)
+    if status == 402 or (status in (400, 429) and "credit balance" in message.lower()):
+        return account_exhausted(status)
     if status == 404:
         return NotFound(message or "not found upstream")
     if status == 413:
@@ -39,7 +50,12 @@ def map_status(status: int, message: str) -> GatewayError:
             message or f"the upstream rejected the request (HTTP {status})",
             status=status if status in (400, 409, 422) else 400,
         )
-    code = {429: "upstream_rate_limited", 529: "upstream_overloaded"}.get(status, "upstream_error")
+    if status == 429:
+        return RateLimited(
+            f"the upstream is rate limiting this gateway: {message[:200]}".rstrip(": "),
+            code="upstream_rate_limited",
+        )
+    code = "upstream_overloaded" if status == 529 else "upstream_error"
     return UpstreamError(
         f"the upstream failed (HTTP {status}): {message[:200]}".rstrip(": "), code=code
     )

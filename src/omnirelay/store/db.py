@@ -82,3 +82,15 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     return database
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (or is locked past its wait), not
+    that a statement was wrong: the gateway answers 503 and the client may retry."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.OperationalError | sa.InterfaceError
+        )
+    return isinstance(exc, sa.TimeoutError | ConnectionError)

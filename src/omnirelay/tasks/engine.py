@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from omnirelay.billing import Ledger, apply_ratio
+from omnirelay.billing import Account, Ledger, apply_ratio
 from omnirelay.channels import Channel
 from omnirelay.errors import (
     GatewayError,
@@ -30,6 +30,7 @@ from omnirelay.errors import (
     NotFound,
     PermissionDenied,
 )
+from omnirelay.health import broken_reason
 from omnirelay.keys import KeyRecord
 from omnirelay.platform.context import current_group
 from omnirelay.platform.limits.admission import Limiter
@@ -152,9 +153,10 @@ class TaskEngine:
 
     async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
         external = submission.external_task_id
-        hold = await self._ledger.reserve(key, price)
-        reserved = hold.amount
-        user_held = hold.account is not None and hold.account.user_id is not None
+        account = Account.of(key)
+        price = max(price, 0)
+        reserved = price if account is not None else 0
+        user_held = account is not None and account.user_id is not None
         now = now_ms()
         try:
             task = await self.store.insert(
@@ -177,19 +179,19 @@ class TaskEngine:
                     "created_ms": now,
                     "updated_ms": now,
                     # If this process dies mid-submit, the poller fails and refunds the task
-                    # once this has passed (the submit itself is long over by then).
+                    # once this has passed (the submit itself is long over by then), or as
+                    # soon as another process notices this one is gone (``nodes.py``).
                     "next_poll_ms": now + int(max(self.timing.lease, 600.0) * 1000),
                     "attempts": 0,
-                }
+                    "node_id": self._ledger.node_id,
+                },
+                account,
+                price,
             )
         except DuplicateExternalId as exc:
-            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise InvalidRequest(
                 f"external_task_id '{external}' is already used by another task"
             ) from exc
-        except BaseException:
-            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
-            raise
         return await self._send(task, submission)
 
     def _channels(self, submission: Submission) -> list[Channel]:
@@ -211,7 +213,8 @@ class TaskEngine:
         )
         for channel in self._channels(submission):
             vendor = self._task_vendor(channel, submission.action)
-            if vendor is None:
+            # Asked just before sending: the channel may have been disabled or opened since.
+            if vendor is None or not self._router.acquire(channel, submission.model):
                 continue
             try:
                 upstream_id = await vendor.submit_task(self._session, channel, request)
@@ -220,7 +223,11 @@ class TaskEngine:
                 raise
             except GatewayError as error:
                 log.warning("task submit on channel %s failed: %s", channel.name, error.message)
-                self._router.report_failure(channel)
+                broken = broken_reason(error, submission.model)
+                if broken is not None:
+                    self._router.disable(channel, broken.reason, broken.model)
+                else:
+                    self._router.report_failure(channel, error.message)
                 failure = error
                 continue
             self._router.report_success(channel)

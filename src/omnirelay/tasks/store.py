@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from omnirelay.billing import Account, debit_statements, quota_exceeded
 from omnirelay.store import Database, api_keys, tasks, usage_hourly, usage_records
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
 from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
@@ -45,9 +46,18 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert(self, values: dict[str, Any]) -> Task:
+    async def insert(
+        self, values: dict[str, Any], account: Account | None = None, amount: int = 0
+    ) -> Task:
+        """Create a task, taking ``amount`` (its price) from ``account`` in the same
+        transaction (``QuotaExceeded`` if it lacks it): a crash can never keep a reservation
+        that no task row records."""
         try:
             async with self._db.engine.begin() as conn:
+                if account is not None:
+                    for statement in debit_statements(account, amount):
+                        if (await conn.execute(statement)).rowcount != 1:
+                            raise quota_exceeded(account, amount)
                 row = (
                     await conn.execute(tasks.insert().values(**values).returning(*tasks.c))
                 ).one()
@@ -338,16 +348,6 @@ class TaskStore:
         async with self._db.engine.connect() as conn:
             found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
         return str(found) if found is not None else None
-
-    async def release_hold(self, key_id: int, amount: int, user_id: int | None = None) -> None:
-        """Give back a reservation that never became a task (to the user too if it held)."""
-        if amount:
-            settlement = Settlement()
-            settlement.key_refunds[key_id] += amount
-            if user_id is not None:
-                settlement.user_refunds[user_id] += amount
-            async with self._db.engine.begin() as conn:
-                await apply_settlement(conn, settlement)
 
     async def count_open(self) -> int:
         query = select(func.count()).where(

@@ -60,7 +60,9 @@ def map_bfl_error(status: int, body: bytes) -> GatewayError:
             f"BFL rejected this gateway's credential (HTTP {status})", code="upstream_auth_failed"
         )
     if status == 402:
-        return UpstreamError("the BFL account behind this channel has no credits left")
+        return UpstreamError(
+            "the BFL account behind this channel has no credits left", code="upstream_account"
+        )
     if status in (400, 422):
         return InvalidRequest(f"Flux rejected the request: {text}", status=400)
     if status == 404:
