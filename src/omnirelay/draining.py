@@ -106,9 +106,7 @@ async def serve(
         await stop.wait()
         started = time.monotonic()
         left = await drain.drain(grace)
-        log.info(
-            "drained in %.1f s (%d cancelled); stopping", time.monotonic() - started, left
-        )
+        log.info("drained in %.1f s (%d cancelled); stopping", time.monotonic() - started, left)
     finally:
         # Closes the socket, cancels what still runs (it settles), then the lifespan closes
         # the gateway.

@@ -17,10 +17,10 @@ from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_
 from omnirelay.channels import Channel, disable_channel, load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
+from omnirelay.errors import GatewayError
 from omnirelay.formats import kling, suno
 from omnirelay.formats.midjourney import actions as mj_actions
 from omnirelay.formats.midjourney import render as mj_render
-from omnirelay.errors import GatewayError
 from omnirelay.health import Policy, broken_reason
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter

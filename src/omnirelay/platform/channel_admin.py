@@ -433,9 +433,7 @@ async def run_test(
     answer: str | None = None
     error: str | None = None
     try:
-        status, answer = await asyncio.wait_for(
-            ping(session, vendor, channel, model), TEST_TIMEOUT
-        )
+        status, answer = await asyncio.wait_for(ping(session, vendor, channel, model), TEST_TIMEOUT)
     except InvalidRequest:
         raise
     except GatewayError as exc:
