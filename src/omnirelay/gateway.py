@@ -37,6 +37,7 @@ from omnirelay.relay import Relay, RetryPolicy, Timeouts
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
 from omnirelay.tasks.engine import TaskEngine, TaskTiming
+from omnirelay.tasks.outbox import Outbox
 from omnirelay.tasks.poller import Poller
 from omnirelay.tasks.pricing import (
     TaskPrices,
@@ -263,7 +264,12 @@ class Gateway:
         await registry.join()
         ledger = Ledger(db, registry=registry)
         registry.on_fenced = ledger.forget
-        webhooks = WebhookSender(session)
+        webhooks = WebhookSender(
+            session,
+            db,
+            retry_seconds=settings.webhook_retry_seconds,
+            give_up_seconds=settings.webhook_give_up_seconds,
+        )
         link, backend, bus = await _platform(settings, db)
         limiter = Limiter(backend)
         engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks, limiter)
@@ -298,6 +304,7 @@ class Gateway:
         await bus.start()
         gateway.usage.start()
         gateway._webhooks = webhooks
+        webhooks.start()
         gateway._poller = Poller(engine)
         gateway._poller.start()
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
@@ -398,6 +405,16 @@ class Gateway:
         else:
             log.info("channel %s answered its probe: closed again", channel.name)
             self.router.report_success(channel)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The webhook outbox (the admin API lists and re-sends deliveries)."""
+        assert self._webhooks is not None
+        return self._webhooks.outbox
+
+    def webhooks_wake(self) -> None:
+        if self._webhooks is not None:
+            self._webhooks.wake()
 
     def health(self) -> dict[str, str]:
         """``status`` is ``degraded`` while a configured Redis is unreachable."""

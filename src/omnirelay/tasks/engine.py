@@ -43,8 +43,9 @@ from omnirelay.tasks.model import (
     TaskUpdate,
     now_ms,
 )
+from omnirelay.tasks.outbox import Delivery, WebhookHook
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
-from omnirelay.tasks.webhooks import WebhookSender, signing_key
+from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.vendors.base import (
     BatchPollingVendor,
     InteractiveTaskVendor,
@@ -232,12 +233,17 @@ class TaskEngine:
                 continue
             self._router.report_success(channel)
             queued = await self.store.mark_submitted(
-                task.id, vendor.name, channel.id, upstream_id, self.timing.next_poll_ms(0)
+                task.id,
+                vendor.name,
+                channel.id,
+                upstream_id,
+                self.timing.next_poll_ms(0),
+                self._webhook(),
             )
             if queued is None:  # settled meanwhile (only if this submit outlived its grace)
                 found = await self.store.get(task.id)
                 return found or task
-            await self._notify(queued)
+            self._webhooks.wake()
             return queued
         last = failure or NoChannelAvailable(
             f"no channel is available for the model '{submission.model}'"
@@ -256,9 +262,9 @@ class TaskEngine:
             failure=reason,
             failure_code=code,
         )
-        finished = await self.store.finish(task, outcome)
+        finished = await self.store.finish(task, outcome, self._webhook())
         if finished is not None:
-            await self._notify(finished)
+            self._webhooks.wake()
         return finished
 
     async def _pollable(self, task: Task) -> tuple[Channel, TaskVendor, str] | None:
@@ -349,11 +355,11 @@ class TaskEngine:
                 result=update.result,
                 units=1,
             )
-            finished = await self.store.finish(task, outcome)
+            finished = await self.store.finish(task, outcome, self._webhook())
             if finished is not None:
                 if self._limiter is not None:
                     self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
-                await self._notify(finished)
+                self._webhooks.wake()
         elif update.status is TaskStatus.FAILED:
             await self._fail(
                 task,
@@ -377,12 +383,10 @@ class TaskEngine:
             next_poll_ms=self.timing.next_poll_ms(task.attempts),
             last_error=error,
             result=update.result,
+            webhook=self._webhook(task),
         )
-        if recorded is None:
-            return
-        moved = recorded.progress != task.progress and task.action in self._progress_webhooks
-        if recorded.status != task.status or moved:
-            await self._notify(recorded)
+        if recorded is not None:
+            self._webhooks.wake()
 
     async def wait(
         self, task_ids: Sequence[str], seconds: float, interval: float = 0.2
@@ -420,11 +424,10 @@ class TaskEngine:
         polled again at once."""
         channel, vendor, upstream_id = self._interactive(task)
         await vendor.continue_task(self._session, channel, upstream_id, body)
-        moved = await self.store.poll_soon(task.id)
+        moved = await self.store.poll_soon(task.id, self._webhook(task, progress=False))
         if moved is None:
             return await self.store.get(task.id) or task
-        if moved.status != task.status:
-            await self._notify(moved)
+        self._webhooks.wake()
         return moved
 
     async def task_fact(self, task: Task, name: str) -> str:
@@ -432,12 +435,26 @@ class TaskEngine:
         channel, vendor, upstream_id = self._interactive(task)
         return await vendor.task_fact(self._session, channel, upstream_id, name)
 
-    async def _notify(self, task: Task) -> None:
-        # A task the vendor never accepted was answered with an error, not an id: no callbacks.
-        if not task.callback_url or task.upstream_id is None:
-            return
-        render = self._renderers.get(task.action)
-        key_hash = await self.store.key_hash(task.key_id)
-        if render is None or key_hash is None:
-            return
-        self._webhooks.send(task.id, task.callback_url, render(task), signing_key(key_hash))
+    def _webhook(self, before: Task | None = None, *, progress: bool = True) -> WebhookHook:
+        """Which webhook a change announces, asked inside its transaction. Every settlement and
+        acceptance is announced; a poll's change only if the status moved (or, for actions
+        whose clients follow progress, the progress), compared with ``before``."""
+
+        def hook(after: Task) -> Delivery | None:
+            # A task the vendor never accepted was answered with an error, not an id.
+            if not after.callback_url or after.upstream_id is None:
+                return None
+            render = self._renderers.get(after.action)
+            if render is None:
+                return None
+            if before is not None:
+                moved = (
+                    progress
+                    and after.progress != before.progress
+                    and after.action in self._progress_webhooks
+                )
+                if after.status == before.status and not moved:
+                    return None
+            return Delivery(after.callback_url, render(after), self._webhooks.give_up_seconds)
+
+        return hook
