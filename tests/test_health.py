@@ -8,8 +8,9 @@ from email.utils import format_datetime
 
 from omnirelay.channels import Channel
 from omnirelay.errors import NotFound, UpstreamError
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.health import Breaker, CircuitState, Policy, broken_reason
-from omnirelay.relay import RetryPolicy, Timeouts, retry_after
+from omnirelay.relay import RetryPolicy, Timeouts
 from omnirelay.routing import Router
 
 

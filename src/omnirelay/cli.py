@@ -154,7 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    sandbox = _start_sandbox(settings) if settings.demo else None
+    sandbox = _start_sandbox(settings) if settings.demo and not args.sandbox_running else None
     try:
         generated = asyncio.run(bootstrap(settings))
         if generated:
@@ -385,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         serve.add_argument(
             "--sandbox-port", type=int, default=None, help=f"default {DEFAULT_SANDBOX_PORT}"
+        )
+        serve.add_argument(
+            "--sandbox-running",
+            action="store_true",
+            help="with --demo: a sandbox already runs on --sandbox-port (shared by several "
+            "gateways); do not start one",
         )
         serve.add_argument("--config", type=Path, default=None, help="a TOML file")
         serve.set_defaults(func=cmd_serve)

@@ -25,7 +25,6 @@ the fallback for a while without asking again.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import math
 import random
@@ -44,6 +43,7 @@ from omnirelay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.health import broken_reason
 from omnirelay.platform.context import current_group
 from omnirelay.routing import Router
@@ -56,8 +56,6 @@ _FAILOVER_STATUSES = frozenset({401, 403, 408, 429, 500, 502, 503, 504, 520, 522
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 520, 522, 529})
 # How long a channel that lacks an operation's route is sent the fallback before asking again.
 _MISSING_ROUTE_SECONDS = 3600.0
-# The longest Retry-After honoured: an upstream asking for more is cooled this long.
-MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,31 +163,6 @@ class _Retryable(Exception):
 def _route_missing(status: int, body: bytes) -> bool:
     # A 404 that names the model is the model's absence, not the route's.
     return status in (404, 405) and b"model_not_found" not in body
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds an upstream asks to wait: ``retry-after-ms``, or ``Retry-After`` (seconds or an
-    HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return min(max(float(millis) / 1000, 0.0), MAX_RETRY_AFTER)
-        except ValueError:
-            pass
-    raw = headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def channel_timeout(session: aiohttp.ClientSession, channel: Channel) -> aiohttp.ClientTimeout:

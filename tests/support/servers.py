@@ -127,9 +127,11 @@ def start_gateway(
     extra_args: list[str] | None = None,
     sandbox_port: int | None = None,
     config: str | None = None,
+    sandbox_running: bool = False,
 ) -> GatewayProcess:
     """Start ``omnirelay serve --demo``; ``config`` is TOML text, in which ``{sandbox}`` stands
-    for the sandbox's base URL."""
+    for the sandbox's base URL. With ``sandbox_running`` the sandbox on ``sandbox_port`` is one
+    of the test's own (``start_sandbox``), shared by several gateways."""
     port, sandbox_port = free_port(), sandbox_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -165,6 +167,7 @@ def start_gateway(
         str(sandbox_port),
         "--workers",
         str(workers),
+        *(["--sandbox-running"] if sandbox_running else []),
         *(extra_args or []),
     ]
     with log.open("wb") as out:
@@ -180,3 +183,45 @@ def start_gateway(
         log=log,
         extra_env=extra_env or {},
     )
+
+
+@dataclass
+class SandboxProcess:
+    """A running ``omnirelay sandbox`` of a test's own (gateways started with
+    ``sandbox_running`` share it, and survive each other's crashes)."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_sandbox(data_dir: Path, task_seconds: float = 0.5) -> SandboxProcess:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"sandbox-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "omnirelay",
+        "sandbox",
+        "--port",
+        str(port),
+        "--task-seconds",
+        str(task_seconds),
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
+    return SandboxProcess(port, process, log)

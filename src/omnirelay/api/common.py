@@ -24,6 +24,7 @@ from omnirelay.errors import (
 )
 from omnirelay.formats import neutral
 from omnirelay.formats.decoding import decode_as
+from omnirelay.formats.upstream_errors import malformed
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.metering import Meter
@@ -54,7 +55,7 @@ def billed_tokens(seen: neutral.Usage) -> Usage:
 
 
 def malformed_upstream() -> UpstreamError:
-    return UpstreamError("the upstream answered with malformed JSON", code="upstream_malformed")
+    return malformed("answer")
 
 
 def check_well_formed(data: bytes) -> None:

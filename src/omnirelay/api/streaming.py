@@ -134,9 +134,13 @@ class _Pump:
                     for event in splitter.feed(raw):
                         self.events += 1
                         out += transform.feed(event)
+                        if transform.failure is not None:
+                            break
                     if out:
                         meter.mark_first_byte()
                         await _write(response.write(b"".join(out)))
+                    if transform.failure is not None:
+                        break  # the client has the error event; nothing more is read
                     seen = True
                     timer.reschedule(loop.time() + idle if idle is not None else None)
         except TimeoutError:

@@ -7,6 +7,11 @@ it may quote part of the secret.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+
 from omnirelay.errors import (
     GatewayError,
     InvalidRequest,
@@ -23,6 +28,14 @@ def credential_rejected(status: int) -> UpstreamError:
         f"the upstream rejected this gateway's credential (HTTP {status})",
         code="upstream_auth_failed",
     )
+
+
+MALFORMED = "upstream_malformed"
+
+
+def malformed(what: str = "answer") -> UpstreamError:
+    """The upstream sent something that is not JSON (cut short, garbled): never relayed."""
+    return UpstreamError(f"the upstream sent a malformed {what} (not JSON)", code=MALFORMED)
 
 
 def account_exhausted(status: int) -> UpstreamError:
@@ -59,3 +72,32 @@ def map_status(status: int, message: str) -> GatewayError:
     return UpstreamError(
         f"the upstream failed (HTTP {status}): {message[:200]}".rstrip(": "), code=code
     )
+
+
+# The longest Retry-After honoured: an upstream asking for more is cooled this long.
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds an upstream asks to wait: ``retry-after-ms``, or ``Retry-After`` (seconds or an
+    HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return min(max(float(millis) / 1000, 0.0), MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -227,6 +227,8 @@ class TaskEngine:
                 broken = broken_reason(error, submission.model)
                 if broken is not None:
                     self._router.disable(channel, broken.reason, broken.model)
+                elif error.retry_after:
+                    self._router.cool(channel, error.retry_after, f"retry after: {error.message}")
                 else:
                     self._router.report_failure(channel, error.message)
                 failure = error

@@ -25,6 +25,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.formats import flux
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.tasks.model import CONTENT_POLICY, TaskStatus, TaskUpdate
 from omnirelay.vendors.base import Operation, TaskRequest
 
@@ -100,6 +101,7 @@ class FluxVendor:
             async with session.request(method, url, data=body or None, headers=headers) as response:
                 data = await response.read()
                 status = response.status
+                wait = retry_after(response.headers) if status in (429, 503) else None
         except TimeoutError as exc:
             raise UpstreamTimeout("BFL did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -108,6 +110,7 @@ class FluxVendor:
             error = map_bfl_error(status, data)
             if error.code == "upstream_auth_failed":
                 log.error("BFL channel %s: credential rejected (HTTP %s)", channel.name, status)
+            error.retry_after = wait
             raise error
         return data
 
