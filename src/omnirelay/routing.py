@@ -134,6 +134,11 @@ class Router:
             return False
         return group is None or any(c.serves(group) for c in channels)
 
+    def serving(self, model: str) -> list[Channel]:
+        """Every enabled channel of ``model``, healthy or not, highest priority first (what
+        a model is served by, as opposed to what may be tried now)."""
+        return list(self._by_model.get(model, ()))
+
     def candidates(self, model: str, group: str | None = None) -> list[Channel]:
         """Channels to try for ``model`` (those serving ``group``), in order, leaving out those
         whose circuit is open or that cool down at the upstream's request."""

@@ -70,7 +70,8 @@ def _wire_format(gateway: Gateway, channel: Channel) -> str | None:
 
 
 def _first_format(gateway: Gateway, model: str) -> str | None:
-    for channel in gateway.router.candidates(model):
+    # Every channel, cooling ones too: the format decides the path; the relay picks.
+    for channel in gateway.router.serving(model):
         found = _wire_format(gateway, channel)
         if found is not None:
             return found
