@@ -179,13 +179,15 @@ async def debit(
     by ``node`` (``nodes.py``) if given, which raises ``Fenced`` if that node was reaped."""
     try:
         async with db.engine.begin() as conn:
-            for statement in _debits(account, amount, minimum):
-                if (await conn.execute(statement)).rowcount != 1:
-                    raise _Short
+            # The node's hold first: every transaction locks nodes, node_holds, api_keys, users
+            # in that order (a flush releases holds before it settles keys), or they deadlock.
             if node is not None:
                 await hold_in_node(
                     conn, db, node, account.key_id or 0, account.user_id or 0, amount
                 )
+            for statement in _debits(account, amount, minimum):
+                if (await conn.execute(statement)).rowcount != 1:
+                    raise _Short
     except _Short:
         return False
     return True

@@ -33,6 +33,7 @@ def wait_healthy(
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait(10)
     raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-4000:]}")
 
 
@@ -116,6 +117,7 @@ class GatewayProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(10)
 
 
 def start_gateway(
