@@ -1,7 +1,7 @@
-"""The billing audit: two ``serve`` nodes on one PostgreSQL and one Redis take a seeded random mix
-of chat, stream, embedding, image and task requests over a dozen keys with tight quotas, with
-faults from the matrix injected and one node SIGKILLed and restarted halfway; then the money is
-checked to the micro-dollar:
+"""The billing audit: two ``serve`` nodes on one PostgreSQL and one Redis (or one node on SQLite)
+take a seeded random mix of chat, stream, embedding, image and task requests over a dozen keys
+with tight quotas, with faults from the matrix injected and one node SIGKILLed and restarted
+halfway; then the money is checked to the micro-dollar:
 
     Σ ledger entries - Σ final balances  ==  Σ usage records' costs  ==  Σ users' spent
     == Σ the hourly rollups' costs, no user or key below zero, every key's own quota down by
@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -92,7 +93,7 @@ class Planned:
     task_fails: bool  # a task the vendor fails ([sandbox-fail]): refunded
 
 
-def plan(rng: random.Random, keys: int) -> list[Planned]:
+def plan(rng: random.Random, keys: int, nodes: int) -> list[Planned]:
     kinds = [k for k, weight in KINDS for _ in range(weight)]
     faults = [f for f, weight in FAULTS for _ in range(weight)]
     planned = []
@@ -106,7 +107,7 @@ def plan(rng: random.Random, keys: int) -> list[Planned]:
                 index,
                 kind,
                 rng.randrange(keys),
-                rng.randrange(2),
+                rng.randrange(nodes),
                 fault,
                 kind in ("kling", "mj", "suno", "flux") and rng.random() < 0.15,
             )
@@ -141,7 +142,13 @@ def _outcome(seen: Seen) -> str:
     return f"{seen.status} {seen.error or seen.error_event}"
 
 
-def _query(url: str, sql: str) -> list[asyncpg.Record]:
+def _query(url: str, sql: str) -> list[Any]:
+    """Rows (read by column name) straight from the database, past every gateway."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split("///", 1)[1]) as db:
+            db.row_factory = sqlite3.Row
+            return list(db.execute(sql).fetchall())
+
     async def run() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(url)
         try:
@@ -158,7 +165,7 @@ def _scalar(url: str, sql: str) -> int:
 
 
 class Run:
-    """Sends the plan from worker threads; kills node 1 halfway and brings it back."""
+    """Sends the plan from worker threads; kills the last node halfway and brings it back."""
 
     def __init__(self, cluster: Cluster, keys: list[str], planned: list[Planned]) -> None:
         self.cluster = cluster
@@ -170,12 +177,13 @@ class Run:
         self.killed = threading.Event()
         self.started = time.monotonic()
         self.events: list[str] = []
+        self.victim = len(cluster.nodes) - 1
 
     def one(self, planned: Planned) -> None:
         if next(self.sent) == len(self.planned) // 2 and not self.killed.is_set():
             self.killed.set()
-            self.cluster.kill(1)
-            self.events.append(f"node 1 SIGKILLed at {time.monotonic() - self.started:.1f} s")
+            self.cluster.kill(self.victim)
+            self.events.append(f"node {self.victim} SIGKILLed at {self._clock():.1f} s")
             threading.Thread(target=self._restart, daemon=True).start()
         node = self.cluster.nodes[planned.node]
         try:
@@ -188,22 +196,28 @@ class Run:
 
     def _restart(self) -> None:
         time.sleep(0.5)
-        self.cluster.restart(1)
-        self.events.append(f"node 1 back at {time.monotonic() - self.started:.1f} s")
+        self.cluster.restart(self.victim)
+        self.events.append(f"node {self.victim} back at {self._clock():.1f} s")
+
+    def _clock(self) -> float:
+        return time.monotonic() - self.started
 
 
-@pytest.mark.postgres
-def test_the_money_adds_up(new_database_url: Callable[[str], str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("backend", "nodes"), [("sqlite", 1), ("postgres", 2)])
+def test_the_money_adds_up(
+    backend: str, nodes: int, new_database_url: Callable[[str], str], tmp_path: Path
+) -> None:
     started = time.monotonic()
-    url = new_database_url("postgres")
-    redis = start_redis()
+    url = new_database_url(backend)
+    redis = start_redis() if backend == "postgres" else None
     sandbox = start_sandbox(tmp_path / "sandbox")
-    cluster = Cluster(url, tmp_path / "node", sandbox, {**ENV, "OMNIRELAY_REDIS_URL": redis.url})
+    env = {**ENV, "OMNIRELAY_REDIS_URL": redis.url} if redis is not None else ENV
+    cluster = Cluster(url, tmp_path / "node", sandbox, env)
     try:
-        cluster.start(2)
+        cluster.start(nodes)
         admin = cluster.nodes[0]
         users, keys, capped = _accounts(admin)
-        planned = plan(random.Random(SEED), len(keys))
+        planned = plan(random.Random(SEED), len(keys), nodes)
         run = Run(cluster, keys, planned)
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             futures = [pool.submit(run.one, p) for p in planned]
@@ -211,18 +225,19 @@ def test_the_money_adds_up(new_database_url: Callable[[str], str], tmp_path: Pat
                 future.result()
                 if n == len(futures) // 4:
                     for user_id in users[:2]:  # a ledger entry in the middle of it all
-                        admin.admin(
+                        cluster.nodes[0].admin(
                             "POST",
                             f"/admin/users/{user_id}/topups",
                             json={"amount_usd": TOP_UP_USD},
                         ).raise_for_status()
-        _settle(cluster, url)
+        _settle(cluster, url, nodes)
         totals = _audit(url, users, capped)
     finally:
         cluster.stop()
         sandbox.stop()
-        redis.close()
-    _print(run, totals, time.monotonic() - started)
+        if redis is not None:
+            redis.close()
+    _print(backend, nodes, run, totals, time.monotonic() - started)
 
 
 def _accounts(admin: GatewayProcess) -> tuple[list[int], list[str], dict[int, int]]:
@@ -248,14 +263,14 @@ def _accounts(admin: GatewayProcess) -> tuple[list[int], list[str], dict[int, in
     return users, keys, capped
 
 
-def _settle(cluster: Cluster, url: str) -> None:
+def _settle(cluster: Cluster, url: str, nodes: int) -> None:
     """Every task ends; the killed node is reaped; the survivors stop cleanly (leases back)."""
     until(
         lambda: _scalar(url, "SELECT count(*) FROM tasks WHERE settlement IS NULL") == 0,
         60,
         "every task settled",
     )
-    until(lambda: _scalar(url, "SELECT count(*) FROM nodes") == 2, 30, "the dead node reaped")
+    until(lambda: _scalar(url, "SELECT count(*) FROM nodes") == nodes, 30, "the dead node reaped")
     cluster.stop()
 
 
@@ -325,8 +340,10 @@ def _audit(url: str, users: list[int], capped: dict[int, int]) -> dict[str, int]
     }
 
 
-def _print(run: Run, totals: dict[str, int], seconds: float) -> None:
-    print(f"\nbilling audit: {REQUESTS} requests, seed {SEED}, {seconds:.0f} s")
+def _print(backend: str, nodes: int, run: Run, totals: dict[str, int], seconds: float) -> None:
+    print(
+        f"\nbilling audit on {backend} ({nodes} node(s)): {REQUESTS} requests, seed {SEED}, {seconds:.0f} s"
+    )
     for event in run.events:
         print(f"  {event}")
     for name, count in sorted(run.outcomes.items()):

@@ -192,6 +192,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         access_log=None,
         print=None,
         loop=_new_loop(),
+        # A simulator: its idle streams and hung answers (fault markers) need no grace.
+        shutdown_timeout=1,
     )
     return 0
 

@@ -207,6 +207,7 @@ class SandboxProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(10)
 
 
 def start_sandbox(data_dir: Path, task_seconds: float = 0.5) -> SandboxProcess:
