@@ -47,6 +47,16 @@ def test_failures_outside_the_window_do_not_open_the_circuit() -> None:
     assert breaker.state(17.1) is CircuitState.HALF_OPEN
 
 
+def test_a_success_between_failures_keeps_the_circuit_closed() -> None:
+    breaker = Breaker(Policy(failures=3, window=10.0, cooldown=5.0))
+    for t in range(10):  # a busy channel with an error now and then
+        assert not breaker.failure(float(t), "stray")
+        breaker.success()
+    assert breaker.state(10.0) is CircuitState.CLOSED
+    assert not breaker.failure(11.0, "a") and not breaker.failure(11.5, "b")
+    assert breaker.failure(12.0, "c")
+
+
 def test_half_open_admits_one_probe_and_its_outcome_decides() -> None:
     clock = Clock()
     policy = Policy(failures=2, window=60.0, cooldown=10.0)

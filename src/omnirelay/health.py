@@ -3,11 +3,12 @@ an upstream asks for, and the answers that mean the channel itself is broken.
 
 A channel's circuit::
 
-    closed ──(N failures within M s)──▶ open ──(cool-down over)──▶ half-open
+    closed ──(N failures within M s, none succeeding)──▶ open ──(cool-down)──▶ half-open
       ▲                                  ▲                            │
       └───────── the probe succeeds ─────┼──── the probe fails ───────┘
 
-- **closed**: picked as its priority and weight say.
+- **closed**: picked as its priority and weight say. Its window keeps the failures of the last
+  M seconds since its last success; N of them open the circuit.
 - **open**: never picked, until its cool-down has passed.
 - **half-open**: one request at a time goes through (real traffic, or a synthetic probe when
   none comes, see ``Router.probes_due``); its outcome closes the circuit or opens it again.
@@ -96,10 +97,13 @@ class Breaker:
     def success(self) -> None:
         self.successes += 1
         self.in_a_row = 0
+        if self.failures:
+            # Only failures with no success between them count: a busy channel with a few
+            # stray errors a minute is not broken; a dead one fails every request.
+            self.failures.clear()
         if self.open:
             self.open = False
             self.probing_since = None
-            self.failures.clear()
 
     def failure(self, now: float, reason: str) -> bool:
         """Count a failure; True if it opened the circuit."""

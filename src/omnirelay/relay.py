@@ -83,11 +83,14 @@ class Timeouts:
             total=_either(channel.total_timeout, self.total),
         )
 
-    @property
-    def client(self) -> aiohttp.ClientTimeout:
-        # The first byte and idle limits are ours (asyncio timers): aiohttp's sock_read would
-        # also bound the wait for the headers, which is the first byte's to bound.
-        return aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=None)
+    # aiohttp's part, made once: connect and total. The first byte and idle limits are ours
+    # (asyncio timers): aiohttp's sock_read would also bound the wait for the headers, which
+    # is the first byte's to bound.
+    client: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        client = aiohttp.ClientTimeout(total=self.total, connect=self.connect, sock_read=None)
+        object.__setattr__(self, "client", client)
 
 
 def _either(own: float | None, default: float | None) -> float | None:

@@ -147,6 +147,9 @@ def start_gateway(
         "OMNIRELAY_TASK_POLL_MAX_SECONDS": "0.5",
         # Image models on task vendors (Flux) are waited for inside the request this long.
         "OMNIRELAY_IMAGE_WAIT_SECONDS": "8",
+        # Tests share a gateway and inject upstream faults into its one channel per vendor: no
+        # circuit opens here (circuits are tested on gateways of their own, which set this).
+        "OMNIRELAY_CHANNEL_FAILURES": "1000000",
         **(extra_env or {}),
     }
     env.pop("OPENAI_API_KEY", None)
