@@ -4,7 +4,8 @@ Each row says, for one surface and one fault (driven by the sandbox's fault mark
 ``sandbox/faults.py`` and ``sandbox/outages.py``): what the client receives (HTTP status and the
 error as its own format names it, or the event that ended its stream), what was charged, and
 what the usage record says. It runs on SQLite (one node, restarted when a row kills it) and on
-PostgreSQL (two nodes and a Redis; a killed node's holds are given back by the other one).
+PostgreSQL (two nodes and a Redis; a killed node's holds are given back by the other one); the
+PostgreSQL run is ``make reliability``'s, to keep ``make test`` short.
 
 Charges: ``NOTHING`` (the key is back where it was), ``FULL`` (what the answer costs, once),
 ``PARTIAL`` (a stream billed for what it delivered before it broke), or an exact task price.
@@ -224,7 +225,10 @@ class Matrix:
     sqlite_path: Path | None = None
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+# PostgreSQL's two nodes take as long again: ``make reliability`` runs them, ``make test`` not.
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.reliability)]
+)
 def matrix(
     request: pytest.FixtureRequest,
     new_database_url: Callable[[str], str],
