@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support import surfaces
+from tests.support.cluster import until
 from tests.support.servers import GatewayProcess, SandboxProcess, start_gateway, start_sandbox
 from tests.support.surfaces import Seen
 
@@ -57,9 +58,13 @@ def _stream_then_term(gateway: GatewayProcess, key: str, delay_ms: int) -> tuple
     )
     worker.start()
     assert signalled.wait(20)
+    # The signal reaches the node's loop in a moment: once /healthz says so, it drains.
+    until(
+        lambda: httpx.get(gateway.url + "/healthz", timeout=5).status_code == 503, 5, "draining"
+    )
+    health = httpx.get(gateway.url + "/healthz", timeout=5)
     refused = surfaces.chat(gateway, key, "hello")
     answers.append(f"{refused.status} {refused.error} {refused.retry_after}")
-    health = httpx.get(gateway.url + "/healthz", timeout=5)
     answers.append(f"{health.status_code} {health.json()['status']}")
     worker.join(30)
     gateway.process.wait(30)

@@ -462,6 +462,8 @@ class Gateway:
             if self.nodes is not None:
                 await self.nodes.leave()
         finally:
+            if self.nodes is not None:
+                await self.nodes.stop()  # also when the database was away for the above
             await self.limiter.backend.close()
             if self.redis is not None:
                 await self.redis.close()

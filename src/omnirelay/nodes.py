@@ -199,14 +199,19 @@ class NodeRegistry:
             )
         return Reaped(node_id, returned, sum(1 for h in held if h[2]), submissions.rowcount)
 
-    async def leave(self) -> None:
-        """A clean shutdown, after every lease went back: drop this node's rows. Holds that
-        could not be settled (the database was away) stay, under a heartbeat of 0, so the
-        next node to look gives them back at once."""
+    async def stop(self) -> None:
+        """Stop heartbeating (and reaping)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+
+    async def leave(self) -> None:
+        """A clean shutdown, after every lease went back: drop this node's rows. Holds that
+        could not be settled (the database was away) stay, under a heartbeat of 0, so the
+        next node to look gives them back at once."""
+        await self.stop()
         async with self._db.engine.begin() as conn:
             await conn.execute(
                 delete(node_holds).where(node_holds.c.node_id == self.id, node_holds.c.amount == 0)
