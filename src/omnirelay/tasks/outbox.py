@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.platform.paging import PageQuery, paginate
 from omnirelay.store import Database, api_keys, webhook_outbox
+from omnirelay.store.db import claiming
 from omnirelay.tasks.model import Task, now_ms
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -104,13 +105,12 @@ class Outbox:
             .order_by(webhook_outbox.c.next_attempt_ms)
             .limit(limit)
         )
-        if self._db.is_postgres:
-            due = due.with_for_update(skip_locked=True, of=webhook_outbox)
-        statement = (
-            update(webhook_outbox)
-            .where(webhook_outbox.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_ms=now + lease_ms, attempts=webhook_outbox.c.attempts + 1)
-            .returning(*webhook_outbox.c)
+        statement = claiming(
+            self._db,
+            webhook_outbox,
+            due,
+            next_attempt_ms=now + lease_ms,
+            attempts=webhook_outbox.c.attempts + 1,
         )
         async with self._db.engine.begin() as conn:
             rows = (await conn.execute(statement)).all()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnirelay.billing import Account, debit_statements, quota_exceeded
 from omnirelay.store import Database, tasks, usage_hourly, usage_records
+from omnirelay.store.db import claiming
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
 from omnirelay.tasks.outbox import WebhookHook, enqueue
 from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
@@ -168,13 +169,8 @@ class TaskStore:
             .order_by(tasks.c.next_poll_ms)
             .limit(limit)
         )
-        if self._db.is_postgres:
-            due = due.with_for_update(skip_locked=True)
-        statement = (
-            update(tasks)
-            .where(tasks.c.id.in_(due.scalar_subquery()))
-            .values(next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1)
-            .returning(*tasks.c)
+        statement = claiming(
+            self._db, tasks, due, next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1
         )
         async with self._db.engine.begin() as conn:
             rows = (await conn.execute(statement)).all()
