@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck services bench install clean docs
+.PHONY: run demo test lint typecheck services bench install clean docs reliability
 
 # The user documentation (served at /docs/): rebuilt when a page, a sample or the code its
 # tables are generated from changed.
@@ -50,6 +50,13 @@ test: install services lint typecheck
 
 bench: install
 	bash benchmarks/run.sh
+
+# The fault matrix on both backends (PostgreSQL with two nodes too), the billing audits, and
+# the rest of the reliability tests; make test runs all but the PostgreSQL matrix.
+reliability: install services
+	$(BIN)/pytest -m "" tests/test_fault_matrix.py tests/test_billing_audit.py \
+		tests/test_channel_health.py tests/test_shutdown.py tests/test_nodes.py \
+		tests/test_webhook_outbox.py tests/test_health.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/omnirelay/docs_site

@@ -143,7 +143,7 @@ def test_processes_with_leases_never_hold_more_than_the_balance(url: str) -> Non
             pytest.fail("the key's quota never ran out")
         for ledger in ledgers:
             await ledger.close()
-        outstanding = sum(ledger.returns(everything=True).get(key.id, 0) for ledger in ledgers)
+        outstanding = sum(sum(ledger.returns(everything=True).values()) for ledger in ledgers)
         remaining, _ = await _balance(db, key.id)
         # Every hold is backed by the database: nothing was created or lost on the way.
         assert held <= quota

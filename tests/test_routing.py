@@ -4,7 +4,8 @@ import random
 from collections import Counter
 
 from omnirelay.channels import Channel
-from omnirelay.routing import COOLDOWN_SECONDS, FAILURES_BEFORE_COOLDOWN, Router
+from omnirelay.health import Policy
+from omnirelay.routing import Router
 
 
 def _channel(
@@ -35,24 +36,25 @@ def test_weights_spread_load_within_a_priority() -> None:
     assert 0.70 < firsts[2] / 4000 < 0.80
 
 
-def test_a_failing_channel_cools_down_and_recovers() -> None:
+def test_a_failing_channel_opens_and_a_probe_closes_it() -> None:
     now = [100.0]
-    router = Router([_channel(1, priority=5), _channel(2)], clock=lambda: now[0])
+    policy = Policy(failures=3, window=10.0, cooldown=30.0)
+    router = Router([_channel(1, priority=5), _channel(2)], policy=policy, clock=lambda: now[0])
     bad = router.candidates("m")[0]
-    for _ in range(FAILURES_BEFORE_COOLDOWN):
+    for _ in range(policy.failures):
         router.report_failure(bad)
-    assert [c.id for c in router.candidates("m")] == [2, 1]  # still tried, but last
-    assert router.is_cooling(1)
-    now[0] += COOLDOWN_SECONDS + 1
-    assert [c.id for c in router.candidates("m")] == [1, 2]
+    assert [c.id for c in router.candidates("m")] == [2]  # open: never picked
+    assert router.is_cooling(1) and not router.acquire(bad)
+    now[0] += policy.cooldown + 1
+    assert [c.id for c in router.candidates("m")] == [1, 2]  # half-open: picked again
     router.report_success(bad)
     assert not router.is_cooling(1)
 
 
 def test_replace_keeps_health() -> None:
-    router = Router([_channel(1, priority=5), _channel(2)])
-    for _ in range(FAILURES_BEFORE_COOLDOWN):
+    router = Router([_channel(1, priority=5), _channel(2)], policy=Policy(failures=3))
+    for _ in range(3):
         router.report_failure(_channel(1))
     router.replace([_channel(1, priority=5), _channel(2), _channel(3, models=("n",))])
-    assert [c.id for c in router.candidates("m")] == [2, 1]
+    assert [c.id for c in router.candidates("m")] == [2]
     assert router.models() == {"m", "n"}

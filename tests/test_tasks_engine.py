@@ -135,7 +135,7 @@ async def rig(
             router=Router([_channel(i + 1, priority=-i) for i in range(channels)]),
             vendors={"scripted": vendor},
             session=session,
-            webhooks=WebhookSender(session),
+            webhooks=WebhookSender(session, db),
             renderers={},
             timing=timing or TaskTiming(first_poll=0, max_poll=0, lease=30, timeout=3600),
         )

@@ -30,7 +30,9 @@ def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
         db = await open_database(url, migrate=True)
         try:
             _, key_id = await create_key(db, name="k", quota=1_000_000)
-            writer = UsageWriter(db, 60, returns=lambda everything: {Account(key_id, None): 7})
+            writer = UsageWriter(
+                db, 60, returns=lambda everything: {(Account(key_id, None), None): 7}
+            )
             for i in range(1234):
                 writer.record(
                     UsageEvent(

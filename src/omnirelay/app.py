@@ -16,14 +16,21 @@ from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
 from omnirelay.api.session import session_credentials
 from omnirelay.config import Settings
+from omnirelay.draining import Drain
 from omnirelay.gateway import Gateway
 from omnirelay.platform import context
 from omnirelay.platform.limits.admission import headers as ratelimit_headers
 
+DRAIN = web.AppKey("drain", Drain)
+
 
 async def healthz(request: web.Request) -> web.Response:
-    # 200 while degraded too: the gateway serves (with per-node limits) without Redis.
-    return web.json_response(request.app[GATEWAY].health())
+    # 200 while degraded too: the gateway serves (with per-node limits) without Redis. 503
+    # while draining: a load balancer stops sending it new requests.
+    found = request.app[GATEWAY].health()
+    if request.app[DRAIN].draining:
+        return web.json_response({**found, "status": "draining"}, status=503)
+    return web.json_response(found)
 
 
 @web.middleware
@@ -44,10 +51,12 @@ async def add_ratelimit_headers(request: web.Request, response: web.StreamRespon
 
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
+    drain = Drain()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_context, session_credentials],
+        middlewares=[drain.middleware(), request_context, session_credentials],
     )
+    app[DRAIN] = drain
     app.on_response_prepare.append(add_ratelimit_headers)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:

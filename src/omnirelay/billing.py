@@ -18,9 +18,15 @@ nearly spent account) every request reserves its own estimate in the database, a
 were no leases. A lease unused for one usage-flush interval goes back to the database with
 that flush (``Ledger.returns``), and all of them go back at shutdown. The price: the database
 shows a balance less what processes hold (so a nearly spent user may be refused while another
-process still holds a slice of it, until that slice goes back), and a process that dies
-holding a lease loses its slice. Settling and returns go through the batched usage writer, off
-the response path.
+process still holds a slice of it, until that slice goes back). Settling and returns go
+through the batched usage writer, off the response path.
+
+Every lease extension and every reservation is also counted, in its own transaction, in what
+this process (its *node*, ``nodes.py``) holds of the account; settling and returning take it
+off again. A process killed outright (SIGKILL) therefore loses nothing for good: once its
+heartbeat has stopped, another process gives back what it held (the unspent part of its
+leases and the reservations of its requests in flight; what they cost goes with the usage
+records the dead process never wrote, so nobody is charged for them).
 
 A group's price ratio multiplies every price (``apply_ratio``), the estimate held as well as
 the cost charged, rounded up like every other component.
@@ -41,6 +47,7 @@ from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import QuotaExceeded
 from omnirelay.keys import KeyRecord
 from omnirelay.money import MICRO, micro_to_usd, per_million
+from omnirelay.nodes import Fenced, NodeRegistry, hold_in_node
 from omnirelay.store import Database, api_keys, users
 
 log = logging.getLogger(__name__)
@@ -150,10 +157,34 @@ def _debits(account: Account, amount: int, minimum: int) -> Iterator[Update]:
         )
 
 
-async def debit(db: Database, account: Account, amount: int, minimum: int) -> bool:
-    """Take ``amount`` from every side of ``account`` in one transaction, or from none."""
+def quota_exceeded(account: Account, amount: int) -> QuotaExceeded:
+    whose = "API key's quota" if account.key_id is not None else "account's balance"
+    if account.key_id is not None and account.user_id is not None:
+        whose = "API key's quota or its account's balance"
+    return QuotaExceeded(
+        f"this {whose} is exhausted or too low for this request "
+        f"(estimated cost ${micro_to_usd(amount)}); add quota to continue"
+    )
+
+
+def debit_statements(account: Account, amount: int) -> Iterator[Update]:
+    """The conditional UPDATEs that take ``amount`` (each must change one row, or roll back)."""
+    return _debits(account, amount, max(amount, 1))
+
+
+async def debit(
+    db: Database, account: Account, amount: int, minimum: int, node: str | None = None
+) -> bool:
+    """Take ``amount`` from every side of ``account`` in one transaction, or from none; held
+    by ``node`` (``nodes.py``) if given, which raises ``Fenced`` if that node was reaped."""
     try:
         async with db.engine.begin() as conn:
+            # The node's hold first: every transaction locks nodes, node_holds, api_keys, users
+            # in that order (a flush releases holds before it settles keys), or they deadlock.
+            if node is not None:
+                await hold_in_node(
+                    conn, db, node, account.key_id or 0, account.user_id or 0, amount
+                )
             for statement in _debits(account, amount, minimum):
                 if (await conn.execute(statement)).rowcount != 1:
                     raise _Short
@@ -181,13 +212,15 @@ class Lease:
         "extended_at",
         "in_flight",
         "lock",
+        "node",
         "refilling",
         "size",
         "used",
     )
 
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: Account, node: str | None = None) -> None:
         self.account = account
+        self.node = node  # the node whose holds count it (None: untracked)
         self.available = 0
         self.size = 0  # of the last extension
         self.extended_at = -math.inf
@@ -222,16 +255,48 @@ class Hold:
     amount: int
     lease: Lease | None = None
     account: Account | None = None
+    node: str | None = None  # the node whose holds count it (None: untracked)
+
+
+# What leases give back: (account, the node whose holds counted it) → amount.
+Returned = dict[tuple[Account, str | None], int]
 
 
 class Ledger:
-    """Holds quota for requests. Unlimited accounts hold nothing and touch no row."""
+    """Holds quota for requests. Unlimited accounts hold nothing and touch no row.
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic) -> None:
+    With a ``registry`` every lease and reservation is counted in this node's holds, so a
+    crash loses nothing for good (``nodes.py``)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float] = time.monotonic,
+        registry: NodeRegistry | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._registry = registry
         self._leases: dict[Account, Lease] = {}
         self._refills: set[asyncio.Task[None]] = set()
+
+    def _node(self) -> str | None:
+        return self._registry.id if self._registry is not None else None
+
+    @property
+    def node_id(self) -> str | None:
+        """This process's node (tasks record who submitted them), if nodes are tracked."""
+        return self._node()
+
+    def forget(self) -> None:
+        """This node was fenced: its leases' money was given back by another node."""
+        for lease in self._leases.values():
+            lease.available = 0
+        self._leases.clear()
+
+    async def _fenced(self) -> None:
+        if self._registry is not None:
+            await self._registry.rejoin()
 
     async def hold(self, key: KeyRecord, amount: int) -> Hold:
         """Hold ``amount`` for a request, from this process's lease when it can."""
@@ -241,19 +306,23 @@ class Ledger:
         amount = max(amount, 0)
         lease = self._leases.get(account)
         if lease is None:
-            lease = self._leases[account] = Lease(account)
+            lease = self._leases[account] = Lease(account, self._node())
         if lease.take(amount):
             if lease.low and not lease.refilling:
                 self._refill_soon(lease, amount)
-            return Hold(amount, lease, account)
-        async with lease.lock:
-            # Another request may have extended the lease while this one waited, or a flush may
-            # have returned it (then it is detached: extending it would strand the slice).
-            attached = self._leases.get(account) is lease
-            if attached and (
-                lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount))
-            ):
-                return Hold(amount, lease, account)
+            return Hold(amount, lease, account, lease.node)
+        try:
+            async with lease.lock:
+                # Another request may have extended the lease while this one waited, or a
+                # flush may have returned it (then it is detached: extending it would strand
+                # the slice).
+                attached = self._leases.get(account) is lease
+                if attached and (
+                    lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount))
+                ):
+                    return Hold(amount, lease, account, lease.node)
+        except Fenced:
+            await self._fenced()
         return await self.reserve(key, amount)
 
     def _refill_soon(self, lease: Lease, amount: int) -> None:
@@ -264,6 +333,8 @@ class Ledger:
                 async with lease.lock:
                     if lease.low and self._leases.get(lease.account) is lease:
                         await self._extend(lease, amount)
+            except Fenced:
+                await self._fenced()
             except Exception:
                 log.exception("extending the quota lease of %s failed", lease.account)
             finally:
@@ -283,7 +354,7 @@ class Ledger:
         elif now - lease.extended_at > LEASE_SHRINK_SECONDS:
             size //= 2
         for attempt in dict.fromkeys((max(size, base), base)):  # then the smallest lease
-            if await debit(self._db, lease.account, attempt, attempt * LEASE_FLOOR):
+            if await debit(self._db, lease.account, attempt, attempt * LEASE_FLOOR, lease.node):
                 lease.available += attempt
                 lease.size = attempt
                 lease.extended_at = now
@@ -304,18 +375,19 @@ class Ledger:
         if self._refills:
             await asyncio.gather(*self._refills, return_exceptions=True)
 
-    def returns(self, everything: bool = False) -> dict[Account, int]:
-        """Take back what idle leases hold (all leases if ``everything``): account → amount.
+    def returns(self, everything: bool = False) -> Returned:
+        """Take back what idle leases hold (all leases if ``everything``): (account, node) →
+        amount.
 
         The caller owes these amounts to the accounts in the database. A lease is idle when no
         request holds from it and none took a hold since the previous call.
         """
-        owed: dict[Account, int] = {}
+        owed: Returned = {}
         for account, lease in list(self._leases.items()):
             idle = not lease.used and lease.in_flight == 0 and not lease.lock.locked()
             if everything or idle:
                 if lease.available:
-                    owed[account] = lease.available
+                    owed[(account, lease.node)] = lease.available
                     lease.available = 0
                 if idle:
                     del self._leases[account]
@@ -331,12 +403,13 @@ class Ledger:
         if account is None:
             return Hold(0)
         amount = max(amount, 0)
-        if not await debit(self._db, account, amount, max(amount, 1)):
-            whose = "API key's quota" if account.key_id is not None else "account's balance"
-            if account.key_id is not None and account.user_id is not None:
-                whose = "API key's quota or its account's balance"
-            raise QuotaExceeded(
-                f"this {whose} is exhausted or too low for this request "
-                f"(estimated cost ${micro_to_usd(amount)}); add quota to continue"
-            )
-        return Hold(amount, None, account)
+        node = self._node()
+        try:
+            taken = await debit(self._db, account, amount, max(amount, 1), node)
+        except Fenced:
+            await self._fenced()
+            node = self._node()
+            taken = await debit(self._db, account, amount, max(amount, 1), node)
+        if not taken:
+            raise quota_exceeded(account, amount)
+        return Hold(amount, None, account, node)

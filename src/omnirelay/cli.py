@@ -26,7 +26,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from omnirelay import __version__
-from omnirelay.app import build_app
+from omnirelay.app import DRAIN, build_app
 from omnirelay.channels import upsert_channels
 from omnirelay.config import (
     DEFAULT_PORT,
@@ -36,6 +36,7 @@ from omnirelay.config import (
     load_settings,
 )
 from omnirelay.crypto import load_secret_box
+from omnirelay.draining import serve
 from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
@@ -67,16 +68,23 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        access_log=None,
-        print=None,
-        loop=_new_loop(),
-        shutdown_timeout=10,
-    )
+    # SIGTERM drains (new requests get 503, in-flight ones finish within the grace period).
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(
+            serve(
+                app,
+                app[DRAIN],
+                host=settings.host,
+                port=settings.port,
+                reuse_port=reuse_port,
+                grace=settings.shutdown_grace_seconds,
+            )
+        )
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
@@ -146,7 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    sandbox = _start_sandbox(settings) if settings.demo else None
+    sandbox = _start_sandbox(settings) if settings.demo and not args.sandbox_running else None
     try:
         generated = asyncio.run(bootstrap(settings))
         if generated:
@@ -184,6 +192,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         access_log=None,
         print=None,
         loop=_new_loop(),
+        # A simulator: its idle streams and hung answers (fault markers) need no grace.
+        shutdown_timeout=1,
     )
     return 0
 
@@ -377,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         serve.add_argument(
             "--sandbox-port", type=int, default=None, help=f"default {DEFAULT_SANDBOX_PORT}"
+        )
+        serve.add_argument(
+            "--sandbox-running",
+            action="store_true",
+            help="with --demo: a sandbox already runs on --sandbox-port (shared by several "
+            "gateways); do not start one",
         )
         serve.add_argument("--config", type=Path, default=None, help="a TOML file")
         serve.set_defaults(func=cmd_serve)

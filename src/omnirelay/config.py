@@ -30,6 +30,27 @@ class ChannelSpec:
     model_map: Mapping[str, str] = field(default_factory=dict)
     priority: int = 0
     weight: int = 1
+    # Health and timeouts of this channel (None: the settings'); ``read_timeout`` is the idle
+    # time allowed between two reads.
+    failure_threshold: int | None = None
+    failure_window: float | None = None
+    cooldown: float | None = None
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    read_timeout: float | None = None
+    total_timeout: float | None = None
+
+
+# The ChannelSpec fields a TOML channel may set to override the settings.
+CHANNEL_OVERRIDES = {
+    "failure_threshold": int,
+    "failure_window": float,
+    "cooldown": float,
+    "connect_timeout": float,
+    "first_byte_timeout": float,
+    "read_timeout": float,
+    "total_timeout": float,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,30 @@ class Settings:
     usage_retention_days: int = 0
     # How long a console sign-in lasts (the session cookie's lifetime), in hours.
     console_session_hours: float = 12.0
+    # Reliability. Timeouts in seconds (0: the read timeout for the first byte and the idle
+    # time between reads; 0 total: none); per channel overridable.
+    upstream_first_byte_timeout: float = 0.0
+    upstream_idle_timeout: float = 0.0
+    upstream_total_timeout: float = 0.0
+    # Attempts per request over all channels; the backoff before trying a channel again.
+    relay_attempts: int = 3
+    relay_backoff_seconds: float = 0.2
+    # A channel's circuit opens after this many failures within the window, for the cool-down;
+    # a half-open channel no request probes gets a synthetic probe after probe seconds (0: off).
+    channel_failures: int = 5
+    channel_failure_window_seconds: float = 60.0
+    channel_cooldown_seconds: float = 30.0
+    channel_probe_seconds: float = 5.0
+    # SIGTERM: how long in-flight requests and streams may go on before they are cancelled.
+    shutdown_grace_seconds: float = 25.0
+    # Serving processes heartbeat; one silent this long is taken for dead, and what it held of
+    # balances is given back.
+    node_heartbeat_seconds: float = 5.0
+    node_dead_seconds: float = 30.0
+    # Webhooks: the first retry's delay (it doubles, jittered, up to an hour) and when an
+    # undelivered one is given up (dead, re-sendable from the admin API).
+    webhook_retry_seconds: float = 1.0
+    webhook_give_up_seconds: float = 86400.0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
 
@@ -114,6 +159,21 @@ _ENV_NAMES: dict[str, str] = {
     "usage_retention_days": "OMNIRELAY_USAGE_RETENTION_DAYS",
     "cache_ttl_seconds": "OMNIRELAY_CACHE_TTL_SECONDS",
     "console_session_hours": "OMNIRELAY_CONSOLE_SESSION_HOURS",
+    "upstream_connect_timeout": "OMNIRELAY_UPSTREAM_CONNECT_TIMEOUT",
+    "upstream_first_byte_timeout": "OMNIRELAY_UPSTREAM_FIRST_BYTE_TIMEOUT",
+    "upstream_idle_timeout": "OMNIRELAY_UPSTREAM_IDLE_TIMEOUT",
+    "upstream_total_timeout": "OMNIRELAY_UPSTREAM_TOTAL_TIMEOUT",
+    "relay_attempts": "OMNIRELAY_RELAY_ATTEMPTS",
+    "relay_backoff_seconds": "OMNIRELAY_RELAY_BACKOFF_SECONDS",
+    "channel_failures": "OMNIRELAY_CHANNEL_FAILURES",
+    "channel_failure_window_seconds": "OMNIRELAY_CHANNEL_FAILURE_WINDOW_SECONDS",
+    "channel_cooldown_seconds": "OMNIRELAY_CHANNEL_COOLDOWN_SECONDS",
+    "channel_probe_seconds": "OMNIRELAY_CHANNEL_PROBE_SECONDS",
+    "shutdown_grace_seconds": "OMNIRELAY_SHUTDOWN_GRACE_SECONDS",
+    "node_heartbeat_seconds": "OMNIRELAY_NODE_HEARTBEAT_SECONDS",
+    "node_dead_seconds": "OMNIRELAY_NODE_DEAD_SECONDS",
+    "webhook_retry_seconds": "OMNIRELAY_WEBHOOK_RETRY_SECONDS",
+    "webhook_give_up_seconds": "OMNIRELAY_WEBHOOK_GIVE_UP_SECONDS",
 }
 
 
@@ -201,6 +261,7 @@ def _channel_from_toml(raw: Mapping[str, Any], env: Mapping[str, str]) -> Channe
         model_map={str(k): str(v) for k, v in dict(raw.get("model_map", {})).items()},
         priority=int(raw.get("priority", 0)),
         weight=int(raw.get("weight", 1)),
+        **{name: kind(raw[name]) for name, kind in CHANNEL_OVERRIDES.items() if name in raw},
     )
 
 

@@ -15,9 +15,12 @@ and never builds responses::
      ├── PayloadTooLarge              413     request_too_large
      ├── QuotaExceeded                429     insufficient_quota (never retry)
      ├── RateLimited                  429     rate_limit_error (retry later)
+     ├── Unavailable                  503     service_unavailable (draining, database away)
      └── UpstreamError                502     upstream_error
           ├── UpstreamTimeout         504     timeout_error
           └── NoChannelAvailable      503     service_unavailable
+
+An error may carry ``retry_after`` (seconds): every client format then sends ``Retry-After``.
 
 Messages never carry secrets: vendor adapters map upstream failures into these before they
 reach a client, and keep upstream bodies only where they are the client's own fault.
@@ -33,6 +36,7 @@ class GatewayError(Exception):
     kind: str = "api_error"
     default_code: str | None = None
     retryable: bool | None = None
+    retry_after: float | None = None  # seconds; rendered as a Retry-After header
 
     def __init__(
         self,
@@ -110,6 +114,15 @@ class RateLimited(GatewayError):
     status = 429
     kind = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+    retryable = True
+
+
+class Unavailable(GatewayError):
+    """The gateway itself cannot serve now (it is shutting down, its database is away)."""
+
+    status = 503
+    kind = "service_unavailable"
+    default_code = "service_unavailable"
     retryable = True
 
 

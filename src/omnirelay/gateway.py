@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from omnirelay.billing import Ledger, Usage
 from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
-from omnirelay.channels import load_channels, upsert_channels
+from omnirelay.channels import Channel, disable_channel, load_channels, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
+from omnirelay.errors import GatewayError
 from omnirelay.formats import kling, suno
 from omnirelay.formats.midjourney import actions as mj_actions
 from omnirelay.formats.midjourney import render as mj_render
+from omnirelay.health import Policy, broken_reason
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
+from omnirelay.nodes import NodeRegistry
+from omnirelay.platform import channel_admin
 from omnirelay.platform.bus import Bus, RedisBus
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import LimitBackend, Scope
@@ -27,10 +33,11 @@ from omnirelay.platform.limits.memory import MemoryLimits
 from omnirelay.platform.limits.redis import RedisLimits
 from omnirelay.platform.redis_link import RedisLink
 from omnirelay.platform.usage_log import delete_old_usage, spent_by_scope
-from omnirelay.relay import Relay
+from omnirelay.relay import Relay, RetryPolicy, Timeouts
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
 from omnirelay.tasks.engine import TaskEngine, TaskTiming
+from omnirelay.tasks.outbox import Outbox
 from omnirelay.tasks.poller import Poller
 from omnirelay.tasks.pricing import (
     TaskPrices,
@@ -171,6 +178,25 @@ def _task_engine(
     )
 
 
+def health_policy(settings: Settings) -> Policy:
+    return Policy(
+        failures=max(1, settings.channel_failures),
+        window=settings.channel_failure_window_seconds,
+        cooldown=settings.channel_cooldown_seconds,
+    )
+
+
+def relay_timeouts(settings: Settings) -> Timeouts:
+    """The settings' timeouts (a channel may override each)."""
+    read = settings.upstream_read_timeout or None
+    return Timeouts(
+        connect=settings.upstream_connect_timeout or None,
+        first_byte=settings.upstream_first_byte_timeout or read,
+        idle=settings.upstream_idle_timeout or read,
+        total=settings.upstream_total_timeout or None,
+    )
+
+
 async def _platform(settings: Settings, db: Database) -> tuple[RedisLink | None, LimitBackend, Bus]:
     """Rate limits and invalidations: shared through Redis when one is configured."""
 
@@ -206,7 +232,10 @@ class Gateway:
     limiter: Limiter
     bus: Bus
     redis: RedisLink | None = None
+    nodes: NodeRegistry | None = None
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
+    _prober: asyncio.Task[None] | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     _refresher: asyncio.Task[None] | None = None
     _retention: asyncio.Task[None] | None = None
     _poller: Poller | None = None
@@ -227,10 +256,20 @@ class Gateway:
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )
-        router = Router()
+        router = Router(policy=health_policy(settings))
         vendors = default_vendors()
-        ledger = Ledger(db)
-        webhooks = WebhookSender(session)
+        registry = NodeRegistry(
+            db, heartbeat=settings.node_heartbeat_seconds, dead_after=settings.node_dead_seconds
+        )
+        await registry.join()
+        ledger = Ledger(db, registry=registry)
+        registry.on_fenced = ledger.forget
+        webhooks = WebhookSender(
+            session,
+            db,
+            retry_seconds=settings.webhook_retry_seconds,
+            give_up_seconds=settings.webhook_give_up_seconds,
+        )
         link, backend, bus = await _platform(settings, db)
         limiter = Limiter(backend)
         engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks, limiter)
@@ -244,23 +283,35 @@ class Gateway:
             ledger=ledger,
             usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
             router=router,
-            relay=Relay(session, router, vendors),
+            relay=Relay(
+                session,
+                router,
+                vendors,
+                timeouts=relay_timeouts(settings),
+                retry=RetryPolicy(settings.relay_attempts, settings.relay_backoff_seconds),
+            ),
             tasks=engine,
             task_prices=TaskPrices.builtin(),
             limiter=limiter,
             bus=bus,
             redis=link,
+            nodes=registry,
         )
+        router.on_disable = gateway._disabled
         await gateway.reload()
+        registry.start()
         bus.subscribe(gateway._invalidated)
         await bus.start()
         gateway.usage.start()
         gateway._webhooks = webhooks
+        webhooks.start()
         gateway._poller = Poller(engine)
         gateway._poller.start()
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
         if settings.usage_retention_days > 0:
             gateway._retention = asyncio.create_task(gateway._retention_loop(), name="retention")
+        if settings.channel_probe_seconds > 0:
+            gateway._prober = asyncio.create_task(gateway._probe_loop(), name="channel-probes")
         return gateway
 
     async def meter(
@@ -288,12 +339,13 @@ class Gateway:
 
     async def reload(self) -> None:
         """Re-read the catalogue and channels (other processes may have changed them)."""
+        read_at = time.monotonic()  # the router's clock: disablings written before are seen
         catalogue = await load_catalogue(self.db)
         families = {name: vendor.families for name, vendor in self.vendors.items()}
         channels = await load_channels(self.db, self.box, catalogue, families)
         task_prices = await load_task_prices(self.db)
         self.catalogue = catalogue
-        self.router.replace(channels)
+        self.router.replace(channels, read_at=read_at)
         self.task_prices = task_prices
 
     async def changed(self, topic: str) -> None:
@@ -305,6 +357,64 @@ class Gateway:
             self.keys.invalidate()
         elif topic == "catalogue":
             await self.reload()
+
+    def _disabled(self, channel: Channel, reason: str, model: str | None) -> None:
+        """The router stopped picking a broken channel: write it down, tell the other nodes."""
+
+        async def write() -> None:
+            try:
+                await disable_channel(self.db, channel.id, reason, model)
+                self.router.disable_written(channel.id, model)
+                await self.changed("catalogue")
+            except Exception:
+                log.exception("recording that channel %s is disabled failed", channel.name)
+
+        self._spawn(write(), f"disable-{channel.id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _probe_loop(self) -> None:
+        """Half-open channels that real traffic has not probed get a synthetic probe."""
+        while True:
+            await asyncio.sleep(1.0)
+            for channel in self.router.probes_due(self.settings.channel_probe_seconds):
+                if self.router.acquire(channel):
+                    self._spawn(self._probe(channel), f"probe-{channel.id}")
+
+    async def _probe(self, channel: Channel) -> None:
+        vendor = self.vendors.get(channel.vendor)
+        if vendor is None:
+            return
+        try:
+            model = channel_admin.model_to_test(channel, self.catalogue, None)
+            await asyncio.wait_for(
+                channel_admin.ping(self.session, vendor, channel, model),
+                self.relay.timeouts.of(channel).first_byte or channel_admin.TEST_TIMEOUT,
+            )
+        except GatewayError as error:
+            broken = broken_reason(error, "")
+            if broken is not None and broken.model is None:
+                self.router.disable(channel, broken.reason)
+            else:
+                self.router.report_failure(channel, f"probe: {error.message}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.router.report_failure(channel, f"probe: unreachable ({type(exc).__name__})")
+        else:
+            log.info("channel %s answered its probe: closed again", channel.name)
+            self.router.report_success(channel)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The webhook outbox (the admin API lists and re-sends deliveries)."""
+        assert self._webhooks is not None
+        return self._webhooks.outbox
+
+    def webhooks_wake(self) -> None:
+        if self._webhooks is not None:
+            self._webhooks.wake()
 
     def health(self) -> dict[str, str]:
         """``status`` is ``degraded`` while a configured Redis is unreachable."""
@@ -338,7 +448,7 @@ class Gateway:
             await self._poller.stop()
         if self._webhooks is not None:
             await self._webhooks.stop()
-        for task in (self._refresher, self._retention):
+        for task in (self._refresher, self._retention, self._prober, *self._background):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -349,7 +459,11 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ledger.close(), 10)
             await asyncio.wait_for(self.usage.stop(), 10)
+            if self.nodes is not None:
+                await self.nodes.leave()
         finally:
+            if self.nodes is not None:
+                await self.nodes.stop()  # also when the database was away for the above
             await self.limiter.backend.close()
             if self.redis is not None:
                 await self.redis.close()

@@ -34,6 +34,7 @@ class Meter:
     stream: bool = False
     lease: Lease | None = None  # where ``reserved`` came from; None: the database
     account: Account | None = None  # the sides ``reserved`` was taken from
+    node: str | None = None  # the node whose holds count ``reserved`` (None: untracked)
     limiter: Limiter | None = None
     admission: Admission | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -77,6 +78,7 @@ class Meter:
             stream=stream,
             lease=hold.lease,
             account=hold.account,
+            node=hold.node,
             limiter=limiter,
             admission=admission,
         )
@@ -133,6 +135,7 @@ class Meter:
                 else None,
                 held_key=account is not None and account.key_id is not None,
                 held_user=account.user_id if account is not None else None,
+                node=self.node,
             )
         )
         return cost

@@ -6,6 +6,14 @@ read and retention keeps) and applies each key's and user's net settlement in on
 (on SQLite, in one trip to a thread: ``_SQLiteBatch``), together with the quota leases the
 ledger gives back (``billing.Ledger.returns``). On shutdown it drains what is queued and
 returns every lease.
+
+The same transaction takes what it settles off this node's holds (``nodes.py``); a hold whose
+node row is gone was given back by the reaper already, so its release is void and what the
+requests cost is charged directly instead (``Settlement.void``).
+
+Each batch has an id, written in ``usage_batches`` by its own transaction: a batch whose COMMIT
+was ambiguous (the connection broke, the answer never came) is retried under the same id, and
+if the first COMMIT did land, the retry finds the id and applies nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
+import time
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,14 +31,15 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from omnirelay.store import Database, api_keys, usage_records, users
+from omnirelay.store import Database, api_keys, usage_batches, usage_records, users
 
 if TYPE_CHECKING:
-    from omnirelay.billing import Account
+    from omnirelay.billing import Account, Returned
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +76,11 @@ class UsageEvent:
     # Which sides of the account a database hold came from (see ``held_in_db``).
     held_key: bool = True
     held_user: int | None = None
+    # The node whose holds count the hold (None: untracked).
+    node: str | None = None
 
 
-_NOT_COLUMNS = ("reserved", "held_in_db", "held_key", "held_user")
+_NOT_COLUMNS = ("reserved", "held_in_db", "held_key", "held_user", "node")
 # The record's columns. Read field by field: ``dataclasses.asdict`` deep-copies every value and
 # cost ~40 µs a record, blocking the event loop for milliseconds at each flush under load.
 _COLUMNS = tuple(f.name for f in fields(UsageEvent) if f.name not in _NOT_COLUMNS)
@@ -78,6 +91,12 @@ _SETTLE = (
     "UPDATE api_keys SET quota_remaining = quota_remaining + ?, spent = spent + ? WHERE id = ?"
 )
 _SETTLE_USERS = "UPDATE users SET balance = balance + ?, spent = spent + ? WHERE id = ?"
+_RELEASE = (
+    "UPDATE node_holds SET amount = amount - ? WHERE node_id = ? AND key_id = ? AND user_id = ?"
+)
+_MARK_BATCH = "INSERT INTO usage_batches (id, created_ms) VALUES (?, ?)"
+# Batch ids are kept this long: far longer than any retry of a batch.
+BATCH_MARKS_KEPT_MS = 86_400_000
 
 # Upper edges of the latency histogram of the rollups (the last bucket is everything above).
 LATENCY_BUCKETS_MS = (
@@ -154,23 +173,33 @@ async def insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) ->
         await conn.execute(text(ROLLUP_UPSERT), rollups(events))
 
 
+# A node's hold on an account: (node id, key id or 0, user id or 0).
+HoldKey = tuple[str, int, int]
+
+
 @dataclass(slots=True)
 class Settlement:
-    """Net changes per key and per user from a batch: refunds of holds, and spending."""
+    """Net changes per key and per user from a batch: refunds of holds, and spending; and what
+    comes off each node's holds."""
 
     key_refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     key_spent: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     user_refunds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     user_spent: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    releases: dict[HoldKey, int] = field(default_factory=lambda: defaultdict(int))
 
     @classmethod
-    def of(cls, batch: Iterable[UsageEvent], credits: Mapping[Account, int]) -> Settlement:
+    def of(
+        cls, batch: Iterable[UsageEvent], credits: Mapping[tuple[Account, str | None], int]
+    ) -> Settlement:
         found = cls()
-        for account, amount in credits.items():
+        for (account, node), amount in credits.items():
             if account.key_id is not None:
                 found.key_refunds[account.key_id] += amount
             if account.user_id is not None:
                 found.user_refunds[account.user_id] += amount
+            if node is not None:
+                found.releases[(node, account.key_id or 0, account.user_id or 0)] += amount
         for event in batch:
             if event.held_in_db:
                 if event.held_key:
@@ -180,7 +209,26 @@ class Settlement:
             found.key_spent[event.key_id] += event.cost
             if event.user_id is not None:
                 found.user_spent[event.user_id] += event.cost
+            if event.node is not None:
+                # A lease's hold is gone once spent; a reservation's once settled.
+                released = event.reserved if event.held_in_db else event.cost
+                hold = (event.node, event.key_id if event.held_key else 0, event.held_user or 0)
+                found.releases[hold] += released
         return found
+
+    def void(self, hold: HoldKey) -> None:
+        """The hold's node was reaped, which gave back all it held: its release gives back
+        nothing more (refunds shrink by it, so what the requests cost is charged)."""
+        amount = self.releases.pop(hold, 0)
+        _, key_id, user_id = hold
+        if key_id:
+            self.key_refunds[key_id] -= amount
+        if user_id:
+            self.user_refunds[user_id] -= amount
+
+    def release_rows(self) -> list[tuple[int, str, int, int]]:
+        """(amount, node, key, user) of every hold to take off, in one order (lock order)."""
+        return [(amount, *hold) for hold, amount in sorted(self.releases.items()) if amount]
 
     def rows(self, users_too: bool) -> list[tuple[int, int, int]]:
         """(refund, spent, id) for keys, or for users, in id order (one lock order)."""
@@ -227,12 +275,14 @@ class _SQLiteBatch:
 
     def write(
         self,
+        batch_id: str,
         statements: list[tuple[str, tuple[Any, ...]]],
         rolled: list[dict[str, Any]],
         settlement: Settlement,
-    ) -> None:
-        """One transaction (runs in a worker thread): the records, their rollups, then the
-        keys' and the users' (refund, spent, id)."""
+    ) -> bool:
+        """One transaction (runs in a worker thread): the batch's mark, the records, their
+        rollups, the nodes' holds, then the keys' and the users' (refund, spent, id). False if
+        the batch had been applied already."""
         if self._connection is None:
             self._connection = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=10
@@ -241,15 +291,24 @@ class _SQLiteBatch:
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
+            try:
+                connection.execute(_MARK_BATCH, (batch_id, int(time.time() * 1000)))
+            except sqlite3.IntegrityError:
+                connection.execute("ROLLBACK")
+                return False
             for statement, params in statements:
                 connection.execute(statement, params)
             connection.executemany(ROLLUP_UPSERT, rolled)
+            for row in settlement.release_rows():
+                if connection.execute(_RELEASE, row).rowcount != 1:
+                    settlement.void(row[1:])
             connection.executemany(_SETTLE, settlement.rows(users_too=False))
             connection.executemany(_SETTLE_USERS, settlement.rows(users_too=True))
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        return True
 
     def close(self) -> None:
         if self._connection is not None:
@@ -258,7 +317,16 @@ class _SQLiteBatch:
 
 
 # Called at each flush (with True at shutdown): amounts owed back to accounts.
-Returns = Callable[[bool], Mapping["Account", int]]
+Returns = Callable[[bool], "Returned"]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Records and returns written together, under one id (kept if the write failed)."""
+
+    events: list[UsageEvent]
+    credits: dict[tuple[Account, str | None], int]
+    id: str = field(default_factory=lambda: secrets.token_hex(12))
 
 
 class UsageWriter:
@@ -267,7 +335,9 @@ class UsageWriter:
         self._flush_seconds = flush_seconds
         self._returns = returns
         self._pending: list[UsageEvent] = []
-        self._credits: dict[Account, int] = defaultdict(int)
+        self._credits: dict[tuple[Account, str | None], int] = defaultdict(int)
+        # Batches whose write failed, perhaps after their COMMIT: retried as they were.
+        self._unsure: list[_Batch] = []
         path = db.engine.url.database if db.is_sqlite else None
         self._sqlite = (
             _SQLiteBatch(path, db.engine.dialect)
@@ -277,12 +347,18 @@ class UsageWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._pruned = time.monotonic()
 
     def record(self, event: UsageEvent) -> None:
         """Queue a record; never blocks, never fails the request."""
         self._pending.append(event)
         if len(self._pending) >= MAX_BATCH:
             self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        """Records not written yet (the database may be away)."""
+        return len(self._pending) + sum(len(b.events) for b in self._unsure)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
@@ -306,39 +382,89 @@ class UsageWriter:
             self._wake.clear()
             try:
                 await self.flush()
+                await self._prune()
             except Exception:
                 log.exception("usage flush failed; will retry")
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         if self._returns is not None:
-            for account, amount in self._returns(self._stopping).items():
-                self._credits[account] += amount
+            for owed, amount in self._returns(self._stopping).items():
+                self._credits[owed] += amount
+        while self._unsure:
+            await self._apply(self._unsure[0])
+            self._unsure.pop(0)
         if not self._pending and not self._credits:
             return
-        batch, self._pending = self._pending, []
-        credits, self._credits = self._credits, defaultdict(int)
+        batch = _Batch(self._pending, dict(self._credits))
+        self._pending, self._credits = [], defaultdict(int)
         try:
-            await self._write(batch, credits)
+            await self._apply(batch)
         except BaseException:
-            self._pending[:0] = batch  # keep them for the next attempt
-            for account, amount in credits.items():
-                self._credits[account] += amount
+            self._unsure.append(batch)  # retried as it is, under its id
             raise
 
-    async def _write(self, batch: list[UsageEvent], credits: Mapping[Account, int]) -> None:
-        settlement = Settlement.of(batch, credits)
+    async def _apply(self, batch: _Batch) -> None:
+        if not await self._write(batch):
+            log.info("usage batch %s had been written already; not applied again", batch.id)
+
+    async def _write(self, batch: _Batch) -> bool:
+        settlement = Settlement.of(batch.events, batch.credits)
         if self._sqlite is not None:
             statements = []
-            for statement in self._sqlite.statements(batch):
+            for statement in self._sqlite.statements(batch.events):
                 statements.append(statement)
                 await asyncio.sleep(0)  # let requests run between chunks
-            rolled = rollups(batch)
-            await asyncio.to_thread(self._sqlite.write, statements, rolled, settlement)
+            rolled = rollups(batch.events)
+            return await asyncio.to_thread(
+                self._sqlite.write, batch.id, statements, rolled, settlement
+            )
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(
+                    usage_batches.insert().values(id=batch.id, created_ms=int(time.time() * 1000))
+                )
+                await insert_records(conn, batch.events)
+                await release_holds(conn, settlement)
+                await apply_settlement(conn, settlement)
+        except IntegrityError:
+            if await self._applied(batch.id):
+                return False
+            raise
+        return True
+
+    async def _applied(self, batch_id: str) -> bool:
+        async with self._db.engine.connect() as conn:
+            found = await conn.scalar(
+                usage_batches.select()
+                .with_only_columns(usage_batches.c.id)
+                .where(usage_batches.c.id == batch_id)
+            )
+        return found is not None
+
+    async def _prune(self) -> None:
+        """Hourly: forget batch ids older than any retry."""
+        if time.monotonic() - self._pruned < 3600:
             return
+        self._pruned = time.monotonic()
+        edge = int(time.time() * 1000) - BATCH_MARKS_KEPT_MS
         async with self._db.engine.begin() as conn:
-            await insert_records(conn, batch)
-            await apply_settlement(conn, settlement)
+            await conn.execute(delete(usage_batches).where(usage_batches.c.created_ms < edge))
+
+
+async def release_holds(conn: AsyncConnection, settlement: Settlement) -> None:
+    """Take what a batch settled off its nodes' holds; a hold whose row is gone (its node was
+    reaped) is voided in ``settlement`` before the money moves."""
+    for amount, node, key_id, user_id in settlement.release_rows():
+        found = await conn.execute(
+            text(
+                "UPDATE node_holds SET amount = amount - :amount "
+                "WHERE node_id = :node AND key_id = :key AND user_id = :user"
+            ),
+            {"amount": amount, "node": node, "key": key_id, "user": user_id},
+        )
+        if found.rowcount != 1:
+            settlement.void((node, key_id, user_id))
 
 
 async def apply_settlement(conn: AsyncConnection, settlement: Settlement) -> None:

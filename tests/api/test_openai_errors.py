@@ -30,9 +30,18 @@ name = "broken-upstream"
 vendor = "openai"
 base_url = "{sandbox}/v1"
 api_key = "sk-fault-503-secret-do-not-leak"
-models = ["flaky-gpt", "down-gpt"]
-model_map = { "flaky-gpt" = "gpt-4o", "down-gpt" = "gpt-4o" }
+models = ["flaky-gpt"]
+model_map = { "flaky-gpt" = "gpt-4o" }
 priority = 10
+
+# A channel of its own for down-gpt: the one above opens its circuit during the failover test.
+[[channels]]
+name = "broken-upstream-down"
+vendor = "openai"
+base_url = "{sandbox}/v1"
+api_key = "sk-fault-503-secret-do-not-leak"
+models = ["down-gpt"]
+model_map = { "down-gpt" = "gpt-4o" }
 
 [[channels]]
 name = "healthy-upstream"

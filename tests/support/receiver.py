@@ -26,6 +26,8 @@ class Receiver:
     calls: list[Received] = field(default_factory=list)
     # Answer this many first deliveries with HTTP 500 (to exercise retries).
     fail_first: int = 0
+    # Every request, refused ones too (retries carry the same delivery id).
+    attempts: list[Received] = field(default_factory=list)
 
     def wait_for(self, predicate: object, seconds: float = 20) -> list[Received]:
         deadline = time.monotonic() + seconds
@@ -37,8 +39,8 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
-    port = free_port()
+def webhook_receiver(fail_first: int = 0, port: int | None = None) -> Iterator[Receiver]:
+    port = port or free_port()
     receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", fail_first=fail_first)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -46,6 +48,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        receiver.attempts.append(Received(body, dict(request.headers)))
         if receiver.fail_first > 0:
             receiver.fail_first -= 1
             return web.Response(status=500)

@@ -33,6 +33,7 @@ def wait_healthy(
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait(10)
     raise RuntimeError(f"server did not become healthy:\n{log.read_text()[-4000:]}")
 
 
@@ -116,6 +117,7 @@ class GatewayProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(10)
 
 
 def start_gateway(
@@ -127,9 +129,11 @@ def start_gateway(
     extra_args: list[str] | None = None,
     sandbox_port: int | None = None,
     config: str | None = None,
+    sandbox_running: bool = False,
 ) -> GatewayProcess:
     """Start ``omnirelay serve --demo``; ``config`` is TOML text, in which ``{sandbox}`` stands
-    for the sandbox's base URL."""
+    for the sandbox's base URL. With ``sandbox_running`` the sandbox on ``sandbox_port`` is one
+    of the test's own (``start_sandbox``), shared by several gateways."""
     port, sandbox_port = free_port(), sandbox_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -143,6 +147,9 @@ def start_gateway(
         "OMNIRELAY_TASK_POLL_MAX_SECONDS": "0.5",
         # Image models on task vendors (Flux) are waited for inside the request this long.
         "OMNIRELAY_IMAGE_WAIT_SECONDS": "8",
+        # Tests share a gateway and inject upstream faults into its one channel per vendor: no
+        # circuit opens here (circuits are tested on gateways of their own, which set this).
+        "OMNIRELAY_CHANNEL_FAILURES": "1000000",
         **(extra_env or {}),
     }
     env.pop("OPENAI_API_KEY", None)
@@ -165,6 +172,7 @@ def start_gateway(
         str(sandbox_port),
         "--workers",
         str(workers),
+        *(["--sandbox-running"] if sandbox_running else []),
         *(extra_args or []),
     ]
     with log.open("wb") as out:
@@ -180,3 +188,46 @@ def start_gateway(
         log=log,
         extra_env=extra_env or {},
     )
+
+
+@dataclass
+class SandboxProcess:
+    """A running ``omnirelay sandbox`` of a test's own (gateways started with
+    ``sandbox_running`` share it, and survive each other's crashes)."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_sandbox(data_dir: Path, task_seconds: float = 0.5) -> SandboxProcess:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"sandbox-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "omnirelay",
+        "sandbox",
+        "--port",
+        str(port),
+        "--task-seconds",
+        str(task_seconds),
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
+    return SandboxProcess(port, process, log)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from omnirelay.channels import Channel
-from omnirelay.errors import InvalidRequest, NotFound, UpstreamError, UpstreamTimeout
+from omnirelay.errors import InvalidRequest, NotFound, RateLimited, UpstreamError, UpstreamTimeout
 from omnirelay.vendors import Operation, default_vendors
 
 
@@ -83,7 +83,7 @@ def _g(code: int, message: str, status: str) -> bytes:
         ("gemini", 400, _g(400, "bad part", "INVALID_ARGUMENT"), InvalidRequest, 1),
         ("gemini", 400, _g(400, "API key not valid sk-secret", "BAD"), UpstreamError, 0),
         ("gemini", 403, _g(403, "denied", "PERMISSION_DENIED"), UpstreamError, 0),
-        ("gemini", 429, _g(429, "quota", "RESOURCE_EXHAUSTED"), UpstreamError, 1),
+        ("gemini", 429, _g(429, "quota", "RESOURCE_EXHAUSTED"), RateLimited, 1),
         ("gemini", 503, b"<html>", UpstreamError, 0),
     ],
 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from omnirelay.api.common import billed_tokens, hold
+from omnirelay.api.common import billed_tokens, check_well_formed, hold
 from omnirelay.api.streaming import relay_stream
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
@@ -134,7 +134,7 @@ async def open_upstream(
 
 async def read_upstream(opened: Opened, meter: Meter | None) -> bytes:
     try:
-        return await opened.response.read()
+        return await opened.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
         if meter is not None:
             meter.finish(502, channel_id=opened.channel.id, error=f"upstream read: {exc!r}")
@@ -174,6 +174,8 @@ async def respond(
     usage: neutral.Usage | None
     if found is None:
         usage = client.usage_of(data)
+        if usage is None:
+            check_well_formed(data)
     else:
         try:
             data, usage = found.response(data, call.model)

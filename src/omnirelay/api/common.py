@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import msgspec
 from aiohttp import web
 
 from omnirelay.billing import Usage
@@ -17,13 +19,17 @@ from omnirelay.errors import (
     InvalidRequest,
     ModelNotFound,
     PayloadTooLarge,
+    Unavailable,
+    UpstreamError,
 )
 from omnirelay.formats import neutral
 from omnirelay.formats.decoding import decode_as
+from omnirelay.formats.upstream_errors import malformed
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.metering import Meter
 from omnirelay.metering import new_request_id as new_request_id
+from omnirelay.store.db import is_outage
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
@@ -46,6 +52,19 @@ def billed_tokens(seen: neutral.Usage) -> Usage:
         cache_write_1h_tokens=seen.cache_write_1h_tokens,
         reasoning_tokens=seen.reasoning_tokens,
     )
+
+
+def malformed_upstream() -> UpstreamError:
+    return malformed("answer")
+
+
+def check_well_formed(data: bytes) -> None:
+    """Raise if an upstream's answer is not JSON at all (only asked when no usage was found in
+    it, so a well-formed answer is parsed once)."""
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise malformed_upstream() from exc
 
 
 def gateway_of(request: web.Request) -> Gateway:
@@ -148,6 +167,28 @@ def settles_holds(handler: Handler) -> Handler:
     return wrapped
 
 
+def internal_error(request: web.Request, exc: Exception) -> GatewayError:
+    """What a client sees of an exception that is not a ``GatewayError``: the database being
+    away is a 503 worth retrying; anything else is a bug, logged."""
+    if is_outage(exc):
+        log.warning("database unreachable on %s %s: %r", request.method, request.path, exc)
+        error = Unavailable(
+            "the gateway's database is unreachable for a moment; retry shortly",
+            code="database_unavailable",
+        )
+        error.retry_after = 2.0
+        return error
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return GatewayError("internal error in the gateway; see its log")
+
+
+def with_retry_after(response: web.Response, error: GatewayError) -> web.Response:
+    """Every client format sends ``Retry-After`` for an error that knows when to retry."""
+    if error.retry_after is not None and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return response
+
+
 def renders_errors(render: Callable[[GatewayError], web.Response]) -> Callable[[Handler], Handler]:
     """A surface's handler wrapper: holds settled (``settles_holds``), every ``GatewayError``
     rendered by ``render`` in that surface's wire format, anything else logged and rendered as
@@ -160,10 +201,10 @@ def renders_errors(render: Callable[[GatewayError], web.Response]) -> Callable[[
             try:
                 return await guarded(request)
             except GatewayError as error:
-                return render(error)
-            except Exception:
-                log.exception("unhandled error on %s %s", request.method, request.path)
-                return render(GatewayError("internal error in the gateway; see its log"))
+                return with_retry_after(render(error), error)
+            except Exception as exc:  # noqa: BLE001 - internal_error logs it
+                known = internal_error(request, exc)
+                return with_retry_after(render(known), known)
 
         return wrapped
 

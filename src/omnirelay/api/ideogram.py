@@ -63,7 +63,7 @@ async def _relay(
         meter.finish(error.status, error=error.message)
         raise
     try:
-        data = await opened.response.read()
+        data = await opened.read()
     finally:
         opened.response.release()
     try:

@@ -33,6 +33,7 @@ from omnirelay.api.common import (
     decode_json,
     gateway_of,
     hold,
+    malformed_upstream,
     read_body,
     resolve_model,
 )
@@ -69,7 +70,8 @@ def _wire_format(gateway: Gateway, channel: Channel) -> str | None:
 
 
 def _first_format(gateway: Gateway, model: str) -> str | None:
-    for channel in gateway.router.candidates(model):
+    # Every channel, cooling ones too: the format decides the path; the relay picks.
+    for channel in gateway.router.serving(model):
         found = _wire_format(gateway, channel)
         if found is not None:
             return found
@@ -152,7 +154,7 @@ async def _open(
             raise InvalidRequest(error.message, code=CONTENT_POLICY, param="prompt") from error
         raise
     try:
-        data = await opened.response.read()
+        data = await opened.read()
     except Exception as exc:
         meter.finish(502, channel_id=opened.channel.id, error=f"upstream read: {exc!r}")
         raise UpstreamError("the upstream connection broke before the answer was complete") from exc
@@ -182,8 +184,10 @@ async def _relayed(
     channel, _, data = await _open(gateway, meter, parsed.model, build)
     try:
         delivered = len(msgspec.json.decode(data, type=WithData).data)
-    except msgspec.MsgspecError:
+    except msgspec.ValidationError:
         delivered = count
+    except msgspec.DecodeError as exc:
+        raise malformed_upstream() from exc
     meter.finish(200, Usage(images=delivered), channel_id=channel.id)
     return web.Response(
         body=data, content_type="application/json", headers={"x-request-id": meter.request_id}

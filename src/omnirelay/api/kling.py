@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from omnirelay.api.common import bearer_token, gateway_of, read_body
+from omnirelay.api.common import (
+    bearer_token,
+    gateway_of,
+    internal_error,
+    read_body,
+    with_retry_after,
+)
 from omnirelay.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -78,11 +84,18 @@ def kling_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except GatewayError as error:
-            status, code = kling_code(error)
-            body = kling.error_body(code, error.message, new_request_id())
-            return web.Response(body=body, status=status, content_type="application/json")
+            return with_retry_after(_error_response(error), error)
+        except Exception as exc:  # noqa: BLE001 - internal_error logs it
+            known = internal_error(request, exc)
+            return with_retry_after(_error_response(known), known)
 
     return wrapped
+
+
+def _error_response(error: GatewayError) -> web.Response:
+    status, code = kling_code(error)
+    body = kling.error_body(code, error.message, new_request_id())
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _ok(data: object) -> web.Response:

@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from omnirelay.api.common import bearer_token, gateway_of, read_body
+from omnirelay.api.common import (
+    bearer_token,
+    gateway_of,
+    internal_error,
+    read_body,
+    with_retry_after,
+)
 from omnirelay.api.media_proxy import relay_file
 from omnirelay.errors import (
     AuthenticationFailed,
@@ -94,7 +100,10 @@ def mj_errors(*, task_route: bool = False) -> Callable[[Handler], Handler]:
             try:
                 return await handler(request)
             except GatewayError as error:
-                return _error_response(error, task_route=task_route)
+                return with_retry_after(_error_response(error, task_route=task_route), error)
+            except Exception as exc:  # noqa: BLE001 - internal_error logs it
+                known = internal_error(request, exc)
+                return with_retry_after(_error_response(known, task_route=task_route), known)
 
         return wrapped
 

@@ -24,6 +24,7 @@ from omnirelay.api.common import (
     decode_json,
     gateway_of,
     hold,
+    malformed_upstream,
     read_body,
     renders_errors,
     resolve_model,
@@ -95,7 +96,7 @@ def _json_body_builder(body: bytes, model: str, **extra: object) -> BodyBuilder:
 
 async def _read_upstream(opened: Opened, meter: Meter) -> bytes:
     try:
-        return await opened.response.read()
+        return await opened.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
         meter.finish(502, channel_id=opened.channel.id, error=f"upstream read: {exc!r}")
         raise UpstreamError(
@@ -208,8 +209,11 @@ async def _token_endpoint(
 def _token_usage(data: bytes, prompt_estimate: int) -> Usage:
     try:
         reported = msgspec.json.decode(data, type=WithUsage).usage
-    except msgspec.MsgspecError:
+    except msgspec.ValidationError:
         reported = None
+    except msgspec.DecodeError as exc:
+        # Not JSON at all: the client would get a broken answer; nothing is billed.
+        raise malformed_upstream() from exc
     if reported is None:
         # An upstream that reports no usage is billed on estimates, never for free.
         return Usage(prompt_tokens=prompt_estimate, completion_tokens=len(data) // 4)

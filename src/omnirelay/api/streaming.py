@@ -2,20 +2,22 @@
 (a translation, a pass-through that reads the usage, or the OpenAI usage-chunk filter) to the
 client, and what was really used is billed.
 
-If the client goes away, the upstream request is closed at once and what was streamed so far is
-still billed. If the upstream breaks or stops early, the client gets an error event in its own
-format.
+If the client goes away (or the gateway, shutting down, cancels the stream), the upstream
+request is closed at once and what was streamed so far is still billed. If the upstream breaks,
+stops early or goes idle past the channel's idle timeout, the client gets an error event in its
+own format, the stream is billed for what was delivered, and the channel's health counts it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
-from omnirelay.api.common import billed_tokens
+from omnirelay.api.common import billed_tokens, gateway_of
 from omnirelay.billing import Usage
 from omnirelay.errors import GatewayError, UpstreamError
 from omnirelay.formats import neutral
@@ -66,27 +68,18 @@ async def relay_stream(
             **headers,
         },
     )
-    status, error, events = 200, None, 0
+    status, error = 200, None
+    pump = _Pump(opened, meter, transform, response)
     try:
         await _write(response.prepare(request))
-        splitter = EventSplitter()
-        try:
-            async for raw in upstream.content.iter_any():
-                out: list[bytes] = []
-                for event in splitter.feed(raw):
-                    events += 1
-                    out += transform.feed(event)
-                if out:
-                    meter.mark_first_byte()
-                    await _write(response.write(b"".join(out)))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = f"upstream stream broke: {type(exc).__name__}"
+        error = await pump.run()
         if transform.failure is not None:
             status, error = 502, f"upstream error event: {transform.failure.message}"
         elif error is None and not transform.complete:
             error = "upstream stream ended before it was complete"
         if transform.failure is None and error is not None:
             status = 502
+            gateway_of(request).router.report_failure(opened.channel, error)
             failure = UpstreamError(f"the upstream stream was interrupted ({error})")
             await _write(response.write(error_event(failure)))
         elif transform.failure is None:
@@ -96,16 +89,67 @@ async def relay_stream(
         await _write(response.write_eof())
     except _ClientGone:
         status, error = 499, "client disconnected"
+    except asyncio.CancelledError:
+        status, error = 499, "cancelled: the client left or the gateway stopped"
+        raise
     finally:
         upstream.close()
         seen = transform.usage
         usage = (
             billed_tokens(seen)
             if seen is not None
-            else Usage(prompt_tokens=prompt_estimate, completion_tokens=events)
+            else Usage(prompt_tokens=prompt_estimate, completion_tokens=pump.events)
         )
         meter.finish(status, usage, channel_id=opened.channel.id, error=error)
     return response
+
+
+class _Pump:
+    """Moves upstream events through the transform to the client. The first chunk is due by
+    the first-byte deadline, each next one within the idle timeout of the previous one's
+    delivery (one timer, moved forward: no timer per chunk)."""
+
+    __slots__ = ("events", "meter", "opened", "response", "transform")
+
+    def __init__(
+        self, opened: Opened, meter: Meter, transform: StreamTransform, response: web.StreamResponse
+    ) -> None:
+        self.opened = opened
+        self.meter = meter
+        self.transform = transform
+        self.response = response
+        self.events = 0  # upstream events fed: the bill of a stream that reports no usage
+
+    async def run(self) -> str | None:
+        """Until the upstream ends; the reason if it broke or stalled."""
+        loop = asyncio.get_running_loop()
+        idle = self.opened.timeouts.idle
+        splitter = EventSplitter()
+        transform, response, meter = self.transform, self.response, self.meter
+        seen = False
+        try:
+            async with asyncio.timeout_at(self.opened.first_byte_deadline()) as timer:
+                async for raw in self.opened.response.content.iter_any():
+                    out: list[bytes] = []
+                    for event in splitter.feed(raw):
+                        self.events += 1
+                        out += transform.feed(event)
+                        if transform.failure is not None:
+                            break
+                    if out:
+                        meter.mark_first_byte()
+                        await _write(response.write(b"".join(out)))
+                    if transform.failure is not None:
+                        break  # the client has the error event; nothing more is read
+                    seen = True
+                    timer.reschedule(loop.time() + idle if idle is not None else None)
+        except TimeoutError:
+            if seen:
+                return f"upstream stream went idle for {idle:g} s"
+            return "upstream sent no first byte in time"
+        except aiohttp.ClientError as exc:
+            return f"upstream stream broke: {type(exc).__name__}"
+        return None
 
 
 async def _write(operation: Awaitable[object]) -> None:

@@ -186,7 +186,15 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
                 "weight": "its share of traffic among channels of the same priority",
                 "groups": "the user groups it serves; null: all",
                 "connect_timeout": "seconds; null: the gateway's setting",
-                "read_timeout": "seconds; null: the gateway's setting",
+                "read_timeout": "seconds allowed between two reads; null: the gateway's setting",
+                "first_byte_timeout": "seconds to the first byte of an answer; null: the "
+                "gateway's setting",
+                "total_timeout": "seconds for the whole exchange; null: the gateway's setting",
+                "failure_threshold": "failures within the window that open its circuit; "
+                "null: the gateway's setting",
+                "failure_window": "seconds in which its failures are counted; null: the "
+                "gateway's setting",
+                "cooldown": "seconds an open circuit keeps it out; null: the gateway's setting",
                 "enabled": "a disabled channel gets no traffic",
             },
         ),

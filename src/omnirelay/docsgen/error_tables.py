@@ -186,6 +186,10 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
             "wait `Retry-After` seconds, then retry",
         ),
         ("RateLimited", "23"): Meaning("Midjourney's queue is full", "retry later"),
+        ("RateLimited", "upstream_rate_limited"): Meaning(
+            "the vendor is rate-limiting the gateway and no other channel could serve it",
+            "wait `Retry-After` seconds if given, then retry; nothing was charged",
+        ),
         ("UpstreamError", None): Meaning(
             "the vendor failed and no other channel could serve the request",
             "retry later; nothing was charged",
@@ -202,6 +206,10 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
         ("UpstreamError", "upstream_account"): Meaning(
             "the vendor account has a problem (balance, suspension)", "tell your operator"
         ),
+        ("UpstreamError", "upstream_malformed"): Meaning(
+            "the vendor's answer was not valid (cut, or not its format); it is never relayed",
+            "retry; nothing was charged",
+        ),
         ("UpstreamError", "channel_misconfigured"): Meaning(
             "the channel's credential is not in the vendor's form", "tell your operator"
         ),
@@ -213,6 +221,10 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
         ),
         ("UpstreamTimeout", None): Meaning(
             "the vendor did not answer in time", "retry later; nothing was charged"
+        ),
+        ("Unavailable", "database_unavailable"): Meaning(
+            "the gateway's database is unreachable for a moment",
+            "retry after `Retry-After` seconds; nothing was charged",
         ),
         ("NoChannelAvailable", None): Meaning(
             "no channel serves this model right now", "retry later, or tell your operator"

@@ -49,6 +49,28 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "Empty: the address a request came to",
         "usage_retention_days": "usage detail older than this is deleted hourly (0: kept; the "
         "hourly aggregates are always kept)",
+        "upstream_first_byte_timeout": "seconds to a vendor's first byte (0: the read "
+        "timeout); each channel may override it",
+        "upstream_idle_timeout": "seconds allowed between two reads of a vendor's answer (0: "
+        "the read timeout)",
+        "upstream_total_timeout": "seconds for a whole upstream exchange (0: no limit)",
+        "relay_attempts": "attempts per request over all channels (failover included)",
+        "relay_backoff_seconds": "the backoff before trying a channel again (jittered)",
+        "channel_failures": "failures within the window that open a channel's circuit",
+        "channel_failure_window_seconds": "the window in which a channel's failures are "
+        "counted (since its last success)",
+        "channel_cooldown_seconds": "how long an open circuit keeps a channel out",
+        "channel_probe_seconds": "after this, a half-open channel no request tries gets a "
+        "synthetic probe (0: none)",
+        "shutdown_grace_seconds": "on SIGTERM, how long requests and streams in flight may go "
+        "on before they are cut (and billed for what they delivered)",
+        "node_heartbeat_seconds": "how often each serving process says it is alive",
+        "node_dead_seconds": "a process silent this long is taken for dead; what it held of "
+        "balances is given back",
+        "webhook_retry_seconds": "a webhook's first retry delay (doubling, jittered, up to an "
+        "hour)",
+        "webhook_give_up_seconds": "when an undelivered webhook is given up (dead, re-sendable "
+        "from `/admin/webhooks`)",
         "console_session_hours": "how long a sign-in to the web console lasts (the session "
         "cookie's lifetime), in hours",
     }

@@ -8,7 +8,7 @@ Everything here is pure: bytes in, bytes out, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
@@ -19,6 +19,7 @@ from omnirelay.formats.anthropic.messages import AnthropicCodec
 from omnirelay.formats.gemini.content import GeminiCodec
 from omnirelay.formats.openai.chat import OpenAICodec
 from omnirelay.formats.openai.responses import ResponsesCodec
+from omnirelay.formats.upstream_errors import MALFORMED
 
 
 class StreamDecoder(Protocol):
@@ -99,12 +100,16 @@ class StreamTranslator:
 
 
 class PassThrough:
-    """Relays a same-format stream untouched while reading its usage and its end."""
+    """Relays a same-format stream untouched while reading its usage and its end; an event that
+    is not JSON is replaced by the format's error event (``render``)."""
 
-    __slots__ = ("_decoder", "failure", "usage")
+    __slots__ = ("_decoder", "_render", "failure", "usage")
 
-    def __init__(self, decoder: StreamDecoder) -> None:
+    def __init__(
+        self, decoder: StreamDecoder, render: Callable[[GatewayError], bytes] | None = None
+    ) -> None:
         self._decoder = decoder
+        self._render = render
         self.usage: neutral.Usage | None = None
         self.failure: GatewayError | None = None
 
@@ -118,6 +123,8 @@ class PassThrough:
                 self.usage = item
             elif isinstance(item, neutral.Failure):
                 self.failure = item.error
+                if item.error.code == MALFORMED and self._render is not None:
+                    return [self._render(item.error)]
         return [event]
 
     def finish(self) -> list[bytes]:
@@ -165,4 +172,5 @@ def translation(client: str, vendor: str) -> Translation | None:
 
 
 def stream_passthrough(name: str) -> PassThrough:
-    return PassThrough(_CODECS[name].stream_decoder())
+    found = _CODECS[name]
+    return PassThrough(found.stream_decoder(), found.stream_error)

@@ -49,7 +49,14 @@ class ChannelCreate(msgspec.Struct, forbid_unknown_fields=True):
     weight: int = 1
     groups: list[str] | None = None  # the user groups it serves; null: all
     connect_timeout: float | None = None  # seconds; null: the gateway's setting
-    read_timeout: float | None = None
+    read_timeout: float | None = None  # idle time allowed between two reads
+    first_byte_timeout: float | None = None
+    total_timeout: float | None = None
+    # The circuit breaker: open after failure_threshold failures within failure_window
+    # seconds, for cooldown seconds (null: the gateway's settings).
+    failure_threshold: int | None = None
+    failure_window: float | None = None
+    cooldown: float | None = None
     enabled: bool = True
 
 
@@ -65,6 +72,12 @@ class ChannelUpdate(msgspec.Struct, forbid_unknown_fields=True):
     groups: list[str] | msgspec.UnsetType | None = msgspec.UNSET
     connect_timeout: float | msgspec.UnsetType | None = msgspec.UNSET
     read_timeout: float | msgspec.UnsetType | None = msgspec.UNSET
+    first_byte_timeout: float | msgspec.UnsetType | None = msgspec.UNSET
+    total_timeout: float | msgspec.UnsetType | None = msgspec.UNSET
+    failure_threshold: int | msgspec.UnsetType | None = msgspec.UNSET
+    failure_window: float | msgspec.UnsetType | None = msgspec.UNSET
+    cooldown: float | msgspec.UnsetType | None = msgspec.UNSET
+    # true also clears what the gateway disabled by itself (the channel, or models on it)
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -91,6 +104,17 @@ class ChannelView(msgspec.Struct):
     cooling_down: bool
     last_test: LastTest | None
     created_at: datetime
+    first_byte_timeout: float | None = None
+    total_timeout: float | None = None
+    failure_threshold: int | None = None
+    failure_window: float | None = None
+    cooldown: float | None = None
+    state: str = "closed"  # closed | open | half_open | cooling | disabled (this node's view)
+    # Why the gateway disabled the channel by itself (a broken credential, an account out of
+    # balance), and models it disabled on it (the upstream lacks them): model → reason.
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    disabled_models: dict[str, str] = {}
 
 
 class ChannelTest(msgspec.Struct, forbid_unknown_fields=True):
@@ -123,12 +147,23 @@ class ChannelHealthView(msgspec.Struct):
     errors: int
     recent_errors: list[RecentError]  # this node's, newest last
     last_test: LastTest | None
+    state: str = "closed"  # closed | open | half_open | cooling | disabled
+    failures_in_window: int = 0
+    circuit_opened: int = 0  # times since this node started
+    disabled_reason: str | None = None
+    disabled_models: dict[str, str] = {}
 
 
 def _last_test(row: Any) -> LastTest | None:
     if row.tested_at is None:
         return None
     return LastTest(row.test_status, row.test_latency_ms, row.test_message, utc(row.tested_at))
+
+
+def _state(row: Any, router: Router) -> str:
+    if not row.enabled:
+        return "disabled"
+    return str(router.health(row.id).state)
 
 
 def view(row: Any, router: Router) -> ChannelView:
@@ -148,6 +183,15 @@ def view(row: Any, router: Router) -> ChannelView:
         cooling_down=router.is_cooling(row.id),
         last_test=_last_test(row),
         created_at=utc(row.created_at),
+        first_byte_timeout=row.first_byte_timeout,
+        total_timeout=row.total_timeout,
+        failure_threshold=row.failure_threshold,
+        failure_window=row.failure_window,
+        cooldown=row.cooldown,
+        state=_state(row, router),
+        disabled_reason=row.disabled_reason,
+        disabled_at=utc(row.disabled_at) if row.disabled_at is not None else None,
+        disabled_models=dict(row.disabled_models or {}),
     )
 
 
@@ -205,13 +249,32 @@ def _plain_values(given: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "weight" in given:
         check(1 <= given["weight"] <= 1000, "'weight' must be between 1 and 1000", "weight")
-    for name in ("connect_timeout", "read_timeout"):
+    for name in _POSITIVE:
         if name in given:
             check(given[name] is None or given[name] > 0, f"'{name}' must be positive", name)
-    for name in ("priority", "weight", "connect_timeout", "read_timeout", "enabled"):
+    for name in ("priority", "weight", "enabled", *_POSITIVE):
         if name in given:
             values[name] = given[name]
+    if given.get("enabled") is True:
+        values.update(ENABLED_AGAIN)
     return values
+
+
+_POSITIVE = (
+    "connect_timeout",
+    "read_timeout",
+    "first_byte_timeout",
+    "total_timeout",
+    "failure_threshold",
+    "failure_window",
+    "cooldown",
+)
+# An operator enabling a channel clears what the gateway disabled by itself.
+ENABLED_AGAIN: dict[str, Any] = {
+    "disabled_reason": None,
+    "disabled_at": None,
+    "disabled_models": None,
+}
 
 
 async def create(
@@ -285,10 +348,15 @@ def health(row: Any, router: Router) -> ChannelHealthView:
             for at, reason in seen.recent_errors
         ],
         last_test=_last_test(row),
+        state=_state(row, router),
+        failures_in_window=seen.failures_in_window,
+        circuit_opened=seen.opened,
+        disabled_reason=row.disabled_reason or seen.disabled,
+        disabled_models=dict(row.disabled_models or {}),
     )
 
 
-def _test_model(channel: Channel, catalogue: Mapping[str, ModelInfo], wanted: str | None) -> str:
+def model_to_test(channel: Channel, catalogue: Mapping[str, ModelInfo], wanted: str | None) -> str:
     if wanted is not None:
         if wanted not in channel.models:
             raise InvalidRequest(f"the channel does not serve the model '{wanted}'", param="model")
@@ -320,7 +388,7 @@ def _answer_text(vendor: RelayVendor, data: bytes) -> str:
     return (text or data.decode("utf-8", "replace"))[:300]
 
 
-async def _ping(
+async def ping(
     session: aiohttp.ClientSession, vendor: Vendor, channel: Channel, model: str
 ) -> tuple[int | None, str]:
     """(HTTP status or None, what came back) of the smallest request the vendor takes."""
@@ -359,15 +427,13 @@ async def run_test(
     vendor = vendors.get(channel.vendor)
     if vendor is None:
         raise InvalidRequest(f"unknown vendor '{channel.vendor}'")
-    model = _test_model(channel, catalogue, wanted)
+    model = model_to_test(channel, catalogue, wanted)
     started = time.perf_counter()
     status: int | None = None
     answer: str | None = None
     error: str | None = None
     try:
-        status, answer = await asyncio.wait_for(
-            _ping(session, vendor, channel, model), TEST_TIMEOUT
-        )
+        status, answer = await asyncio.wait_for(ping(session, vendor, channel, model), TEST_TIMEOUT)
     except InvalidRequest:
         raise
     except GatewayError as exc:

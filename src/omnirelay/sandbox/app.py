@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -17,9 +18,11 @@ from omnirelay.sandbox import (
     midjourney,
     openai,
     openai_responses,
+    outages,
     suno,
 )
 from omnirelay.sandbox.caching import PROMPT_CACHE, PromptCache
+from omnirelay.sandbox.faults import FAULT_COUNTS
 from omnirelay.sandbox.files import FILE_STORE, FileStore, serve_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,8 +88,13 @@ def build_sandbox_app(
     ``kling_keys`` is the Kling (access key, secret key) pair (default: the settings' sandbox
     pair); ``task_seconds`` one step of a Kling or Midjourney task's clock. Midjourney's
     ``mj-api-secret`` is ``api_key``."""
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_vendor_auth(api_key)])
+    app = web.Application(
+        client_max_size=64 * 1024 * 1024,
+        middlewares=[outages.middleware(), _vendor_auth(api_key)],
+    )
     app[SANDBOX_KEY] = api_key
+    app[FAULT_COUNTS] = OrderedDict()
+    outages.add_routes(app)
     app[FILE_STORE] = FileStore()
     app[PROMPT_CACHE] = PromptCache()
     app.router.add_get("/healthz", healthz)

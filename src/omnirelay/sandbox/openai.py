@@ -27,7 +27,7 @@ from omnirelay.sandbox.chat import (
     prompt_tokens,
     validate_chat,
 )
-from omnirelay.sandbox.faults import Fault, apply_before, fault_for
+from omnirelay.sandbox.faults import Fault, apply_before, before_event, fault_for
 from omnirelay.sandbox.files import files_of
 
 MODELS = {
@@ -249,10 +249,8 @@ async def _stream(
         events.append(_chunk(base, [], usage, True))
     events.append(b"data: [DONE]\n\n")
     for event in events:
-        if fault.drop_after is not None and sent >= fault.drop_after:
-            assert request.transport is not None
-            request.transport.close()  # a dropped stream: no [DONE], connection gone
-            return response
+        if not await before_event(request, response, fault, sent):
+            return response  # a dropped stream: no [DONE], connection gone
         await response.write(event)
         sent += 1
         if fault.chunk_delay_ms:

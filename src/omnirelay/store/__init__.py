@@ -10,12 +10,16 @@ from omnirelay.store.tables import (
     groups,
     metadata,
     models,
+    node_holds,
+    nodes,
     redemption_codes,
     task_prices,
     tasks,
+    usage_batches,
     usage_hourly,
     usage_records,
     users,
+    webhook_outbox,
 )
 
 __all__ = [
@@ -28,11 +32,15 @@ __all__ = [
     "groups",
     "metadata",
     "models",
+    "node_holds",
+    "nodes",
     "open_database",
     "redemption_codes",
     "task_prices",
     "tasks",
+    "usage_batches",
     "usage_hourly",
     "usage_records",
     "users",
+    "webhook_outbox",
 ]

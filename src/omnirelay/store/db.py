@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, Table, Update, event, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -82,3 +82,30 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     return database
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (or is locked past its wait), not
+    that a statement was wrong: the gateway answers 503 and the client may retry."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.OperationalError | sa.InterfaceError
+        )
+    return isinstance(exc, sa.TimeoutError | ConnectionError)
+
+
+def claiming(db: Database, table: Table, due: Select[Any], **values: Any) -> Update:
+    """``UPDATE table SET values WHERE id IN (due) RETURNING *``: how several processes take
+    work from one table (due task polls, due webhook deliveries) without taking the same row.
+    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``, so claimers pass each other;
+    on SQLite the single writer makes the statement atomic by itself."""
+    if db.is_postgres:
+        due = due.with_for_update(skip_locked=True, of=table)
+    return (
+        update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(**values)
+        .returning(*table.c)
+    )

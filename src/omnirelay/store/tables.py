@@ -67,6 +67,17 @@ channels = Table(
     Column("test_latency_ms", Integer, nullable=True),
     Column("test_message", Text, nullable=True),
     Column("tested_at", DateTime(timezone=True), nullable=True),
+    # Reliability (migration 0009): why and when the gateway disabled it, or some of its models
+    # ({model: reason}), by itself; its own circuit-breaker settings and first-byte and total
+    # timeouts (NULL: the settings'; ``read_timeout`` is the idle time between stream chunks).
+    Column("disabled_reason", Text, nullable=True),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    Column("disabled_models", JSON, nullable=True),
+    Column("failure_threshold", Integer, nullable=True),
+    Column("failure_window", Float, nullable=True),
+    Column("cooldown", Float, nullable=True),
+    Column("first_byte_timeout", Float, nullable=True),
+    Column("total_timeout", Float, nullable=True),
 )
 
 models = Table(
@@ -166,6 +177,8 @@ tasks = Table(
     Column("user_id", Integer, nullable=True),
     Column("user_held", Boolean, nullable=False, default=False),
     Column("ratio_ppm", BigInteger, nullable=False, default=1_000_000),
+    # The serving process that submitted it (migration 0009).
+    Column("node_id", String(64), nullable=True),
     Index("ix_tasks_due", "status", "next_poll_ms"),
     Index("ix_tasks_key_action", "key_id", "action", "created_ms"),
     Index("ix_tasks_external", "key_id", "external_task_id", unique=True),
@@ -318,4 +331,59 @@ console_sessions = Table(
     Column("user_agent", String(300), nullable=True),
     Index("ix_console_sessions_expires", "expires_at"),
     Index("ix_console_sessions_key", "key_id"),
+)
+
+# --- Reliability (migration 0009) ------------------------------------------------------------
+
+# Every serving process: its heartbeat (epoch ms) says it is alive.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+)
+
+# What a node has taken from an account into memory and not yet settled or given back (quota
+# leases and in-flight reservations); 0 stands for an account side that is not involved.
+node_holds = Table(
+    "node_holds",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("key_id", Integer, primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("amount", BigInteger, nullable=False, default=0),
+)
+
+# Task webhooks to deliver (at least once), written with the task change they announce.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("delivery_id", String(40), nullable=False, unique=True),
+    Column("task_id", String(40), nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("give_up_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_webhook_outbox_due", "status", "next_attempt_ms"),
+    Index("ix_webhook_outbox_task", "task_id", "id"),
+)
+
+# One row per usage batch applied: a batch retried after an ambiguous COMMIT applies once.
+usage_batches = Table(
+    "usage_batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_usage_batches_created", "created_ms"),
 )

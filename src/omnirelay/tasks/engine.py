@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from omnirelay.billing import Ledger, apply_ratio
+from omnirelay.billing import Account, Ledger, apply_ratio
 from omnirelay.channels import Channel
 from omnirelay.errors import (
     GatewayError,
@@ -30,6 +30,7 @@ from omnirelay.errors import (
     NotFound,
     PermissionDenied,
 )
+from omnirelay.health import broken_reason
 from omnirelay.keys import KeyRecord
 from omnirelay.platform.context import current_group
 from omnirelay.platform.limits.admission import Limiter
@@ -42,8 +43,9 @@ from omnirelay.tasks.model import (
     TaskUpdate,
     now_ms,
 )
+from omnirelay.tasks.outbox import Delivery, WebhookHook
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
-from omnirelay.tasks.webhooks import WebhookSender, signing_key
+from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.vendors.base import (
     BatchPollingVendor,
     InteractiveTaskVendor,
@@ -152,9 +154,10 @@ class TaskEngine:
 
     async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
         external = submission.external_task_id
-        hold = await self._ledger.reserve(key, price)
-        reserved = hold.amount
-        user_held = hold.account is not None and hold.account.user_id is not None
+        account = Account.of(key)
+        price = max(price, 0)
+        reserved = price if account is not None else 0
+        user_held = account is not None and account.user_id is not None
         now = now_ms()
         try:
             task = await self.store.insert(
@@ -177,19 +180,19 @@ class TaskEngine:
                     "created_ms": now,
                     "updated_ms": now,
                     # If this process dies mid-submit, the poller fails and refunds the task
-                    # once this has passed (the submit itself is long over by then).
+                    # once this has passed (the submit itself is long over by then), or as
+                    # soon as another process notices this one is gone (``nodes.py``).
                     "next_poll_ms": now + int(max(self.timing.lease, 600.0) * 1000),
                     "attempts": 0,
-                }
+                    "node_id": self._ledger.node_id,
+                },
+                account,
+                price,
             )
         except DuplicateExternalId as exc:
-            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
             raise InvalidRequest(
                 f"external_task_id '{external}' is already used by another task"
             ) from exc
-        except BaseException:
-            await self.store.release_hold(key.id, reserved, key.user_id if user_held else None)
-            raise
         return await self._send(task, submission)
 
     def _channels(self, submission: Submission) -> list[Channel]:
@@ -211,7 +214,8 @@ class TaskEngine:
         )
         for channel in self._channels(submission):
             vendor = self._task_vendor(channel, submission.action)
-            if vendor is None:
+            # Asked just before sending: the channel may have been disabled or opened since.
+            if vendor is None or not self._router.acquire(channel, submission.model):
                 continue
             try:
                 upstream_id = await vendor.submit_task(self._session, channel, request)
@@ -220,17 +224,28 @@ class TaskEngine:
                 raise
             except GatewayError as error:
                 log.warning("task submit on channel %s failed: %s", channel.name, error.message)
-                self._router.report_failure(channel)
+                broken = broken_reason(error, submission.model)
+                if broken is not None:
+                    self._router.disable(channel, broken.reason, broken.model)
+                elif error.retry_after:
+                    self._router.cool(channel, error.retry_after, f"retry after: {error.message}")
+                else:
+                    self._router.report_failure(channel, error.message)
                 failure = error
                 continue
             self._router.report_success(channel)
             queued = await self.store.mark_submitted(
-                task.id, vendor.name, channel.id, upstream_id, self.timing.next_poll_ms(0)
+                task.id,
+                vendor.name,
+                channel.id,
+                upstream_id,
+                self.timing.next_poll_ms(0),
+                self._webhook(),
             )
             if queued is None:  # settled meanwhile (only if this submit outlived its grace)
                 found = await self.store.get(task.id)
                 return found or task
-            await self._notify(queued)
+            self._webhooks.wake()
             return queued
         last = failure or NoChannelAvailable(
             f"no channel is available for the model '{submission.model}'"
@@ -249,9 +264,9 @@ class TaskEngine:
             failure=reason,
             failure_code=code,
         )
-        finished = await self.store.finish(task, outcome)
+        finished = await self.store.finish(task, outcome, self._webhook())
         if finished is not None:
-            await self._notify(finished)
+            self._webhooks.wake()
         return finished
 
     async def _pollable(self, task: Task) -> tuple[Channel, TaskVendor, str] | None:
@@ -342,11 +357,11 @@ class TaskEngine:
                 result=update.result,
                 units=1,
             )
-            finished = await self.store.finish(task, outcome)
+            finished = await self.store.finish(task, outcome, self._webhook())
             if finished is not None:
                 if self._limiter is not None:
                     self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
-                await self._notify(finished)
+                self._webhooks.wake()
         elif update.status is TaskStatus.FAILED:
             await self._fail(
                 task,
@@ -370,12 +385,10 @@ class TaskEngine:
             next_poll_ms=self.timing.next_poll_ms(task.attempts),
             last_error=error,
             result=update.result,
+            webhook=self._webhook(task),
         )
-        if recorded is None:
-            return
-        moved = recorded.progress != task.progress and task.action in self._progress_webhooks
-        if recorded.status != task.status or moved:
-            await self._notify(recorded)
+        if recorded is not None:
+            self._webhooks.wake()
 
     async def wait(
         self, task_ids: Sequence[str], seconds: float, interval: float = 0.2
@@ -413,11 +426,10 @@ class TaskEngine:
         polled again at once."""
         channel, vendor, upstream_id = self._interactive(task)
         await vendor.continue_task(self._session, channel, upstream_id, body)
-        moved = await self.store.poll_soon(task.id)
+        moved = await self.store.poll_soon(task.id, self._webhook(task, progress=False))
         if moved is None:
             return await self.store.get(task.id) or task
-        if moved.status != task.status:
-            await self._notify(moved)
+        self._webhooks.wake()
         return moved
 
     async def task_fact(self, task: Task, name: str) -> str:
@@ -425,12 +437,26 @@ class TaskEngine:
         channel, vendor, upstream_id = self._interactive(task)
         return await vendor.task_fact(self._session, channel, upstream_id, name)
 
-    async def _notify(self, task: Task) -> None:
-        # A task the vendor never accepted was answered with an error, not an id: no callbacks.
-        if not task.callback_url or task.upstream_id is None:
-            return
-        render = self._renderers.get(task.action)
-        key_hash = await self.store.key_hash(task.key_id)
-        if render is None or key_hash is None:
-            return
-        self._webhooks.send(task.id, task.callback_url, render(task), signing_key(key_hash))
+    def _webhook(self, before: Task | None = None, *, progress: bool = True) -> WebhookHook:
+        """Which webhook a change announces, asked inside its transaction. Every settlement and
+        acceptance is announced; a poll's change only if the status moved (or, for actions
+        whose clients follow progress, the progress), compared with ``before``."""
+
+        def hook(after: Task) -> Delivery | None:
+            # A task the vendor never accepted was answered with an error, not an id.
+            if not after.callback_url or after.upstream_id is None:
+                return None
+            render = self._renderers.get(after.action)
+            if render is None:
+                return None
+            if before is not None:
+                moved = (
+                    progress
+                    and after.progress != before.progress
+                    and after.action in self._progress_webhooks
+                )
+                if after.status == before.status and not moved:
+                    return None
+            return Delivery(after.callback_url, render(after), self._webhooks.give_up_seconds)
+
+        return hook

@@ -88,6 +88,7 @@ class Task:
     user_id: int | None = None  # the user charged (platform)
     user_held: bool = False  # the hold came out of that user's balance
     ratio_ppm: int = 1_000_000  # the group ratio already in ``price``
+    node_id: str | None = None  # the serving process that submitted it
 
     @classmethod
     def from_row(cls, row: Any) -> Task:

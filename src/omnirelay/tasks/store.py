@@ -6,7 +6,8 @@ other; on SQLite the single writer makes the statement atomic by itself. A claim
 ``next_poll_ms`` a lease ahead and bumps ``attempts``, which is the lease token: a process that
 lost its lease (it stalled past it and another process claimed the task) cannot overwrite the
 newer state. Settlement is guarded by ``settlement IS NULL`` in the same transaction that moves
-the money, so a task is charged or refunded once, whichever process gets there first.
+the money, so a task is charged or refunded once, whichever process gets there first. A change
+a webhook announces writes that webhook to the outbox in its own transaction (``outbox.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from omnirelay.store import Database, api_keys, tasks, usage_hourly, usage_records
+from omnirelay.billing import Account, debit_statements, quota_exceeded
+from omnirelay.store import Database, tasks, usage_hourly, usage_records
+from omnirelay.store.db import claiming
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
+from omnirelay.tasks.outbox import WebhookHook, enqueue
 from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
 
 
@@ -45,9 +49,18 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert(self, values: dict[str, Any]) -> Task:
+    async def insert(
+        self, values: dict[str, Any], account: Account | None = None, amount: int = 0
+    ) -> Task:
+        """Create a task, taking ``amount`` (its price) from ``account`` in the same
+        transaction (``QuotaExceeded`` if it lacks it): a crash can never keep a reservation
+        that no task row records."""
         try:
             async with self._db.engine.begin() as conn:
+                if account is not None:
+                    for statement in debit_statements(account, amount):
+                        if (await conn.execute(statement)).rowcount != 1:
+                            raise quota_exceeded(account, amount)
                 row = (
                     await conn.execute(tasks.insert().values(**values).returning(*tasks.c))
                 ).one()
@@ -107,9 +120,18 @@ class TaskStore:
             return [Task.from_row(r) for r in (await conn.execute(query)).all()]
 
     async def mark_submitted(
-        self, task_id: str, vendor: str, channel_id: int, upstream_id: str, next_poll_ms: int
+        self,
+        task_id: str,
+        vendor: str,
+        channel_id: int,
+        upstream_id: str,
+        next_poll_ms: int,
+        webhook: WebhookHook | None = None,
     ) -> Task | None:
-        """SUBMITTING → QUEUED once the vendor accepted; None if the task was settled meanwhile."""
+        """SUBMITTING → QUEUED once the vendor accepted; None if the task was settled meanwhile.
+
+        Here and below, ``webhook`` is asked, in the same transaction, which webhook the change
+        announces (written to the outbox with it)."""
         statement = (
             update(tasks)
             .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.SUBMITTING.value)
@@ -123,9 +145,17 @@ class TaskStore:
             )
             .returning(*tasks.c)
         )
+        return await self._changed(statement, webhook)
+
+    async def _changed(self, statement: Any, webhook: WebhookHook | None) -> Task | None:
+        """Run an UPDATE … RETURNING of one task and write its webhook in one transaction."""
         async with self._db.engine.begin() as conn:
             row = (await conn.execute(statement)).first()
-        return Task.from_row(row) if row is not None else None
+            if row is None:
+                return None
+            task = Task.from_row(row)
+            await enqueue(conn, task, webhook)
+        return task
 
     async def claim_due(self, limit: int, lease_ms: int) -> list[Task]:
         """Take up to ``limit`` due tasks for this process for ``lease_ms``."""
@@ -139,13 +169,8 @@ class TaskStore:
             .order_by(tasks.c.next_poll_ms)
             .limit(limit)
         )
-        if self._db.is_postgres:
-            due = due.with_for_update(skip_locked=True)
-        statement = (
-            update(tasks)
-            .where(tasks.c.id.in_(due.scalar_subquery()))
-            .values(next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1)
-            .returning(*tasks.c)
+        statement = claiming(
+            self._db, tasks, due, next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1
         )
         async with self._db.engine.begin() as conn:
             rows = (await conn.execute(statement)).all()
@@ -160,6 +185,7 @@ class TaskStore:
         next_poll_ms: int,
         last_error: str | None,
         result: dict[str, Any] | None = None,
+        webhook: WebhookHook | None = None,
     ) -> Task | None:
         """Write a poll's non-final answer, if this process still holds the task's lease.
 
@@ -187,11 +213,9 @@ class TaskStore:
             .values(values)
             .returning(*tasks.c)
         )
-        async with self._db.engine.begin() as conn:
-            row = (await conn.execute(statement)).first()
-        return Task.from_row(row) if row is not None else None
+        return await self._changed(statement, webhook)
 
-    async def poll_soon(self, task_id: str) -> Task | None:
+    async def poll_soon(self, task_id: str, webhook: WebhookHook | None = None) -> Task | None:
         """A waiting task was given its input: queued again, and due for a poll now."""
         statement = (
             update(tasks)
@@ -203,9 +227,7 @@ class TaskStore:
             )
             .returning(*tasks.c)
         )
-        async with self._db.engine.begin() as conn:
-            row = (await conn.execute(statement)).first()
-        return Task.from_row(row) if row is not None else None
+        return await self._changed(statement, webhook)
 
     async def release(self, task: Task) -> None:
         """Hand a claimed task back at once (graceful shutdown): another process may take it."""
@@ -216,8 +238,11 @@ class TaskStore:
                 .values(next_poll_ms=now_ms())
             )
 
-    async def finish(self, task: Task, outcome: Outcome) -> Task | None:
-        """Settle ``task``: final state, money and usage record in one transaction, once.
+    async def finish(
+        self, task: Task, outcome: Outcome, webhook: WebhookHook | None = None
+    ) -> Task | None:
+        """Settle ``task``: final state, money, usage record and webhook in one transaction,
+        once.
 
         Returns the settled task, or None when it had already been settled (by this process or
         another), in which case nothing changes.
@@ -273,7 +298,9 @@ class TaskStore:
                     )
                 ],
             )
-        return Task.from_row(row)
+            finished = Task.from_row(row)
+            await enqueue(conn, finished, webhook)
+        return finished
 
     async def reverse_charge(self, task: Task, reason: str, failure_code: str) -> Task | None:
         """Refund a charged task whose result could not be delivered (its files could not be
@@ -333,21 +360,6 @@ class TaskStore:
                     )
                 )
         return Task.from_row(row)
-
-    async def key_hash(self, key_id: int) -> str | None:
-        async with self._db.engine.connect() as conn:
-            found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
-        return str(found) if found is not None else None
-
-    async def release_hold(self, key_id: int, amount: int, user_id: int | None = None) -> None:
-        """Give back a reservation that never became a task (to the user too if it held)."""
-        if amount:
-            settlement = Settlement()
-            settlement.key_refunds[key_id] += amount
-            if user_id is not None:
-                settlement.user_refunds[user_id] += amount
-            async with self._db.engine.begin() as conn:
-                await apply_settlement(conn, settlement)
 
     async def count_open(self) -> int:
         query = select(func.count()).where(

@@ -25,6 +25,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.formats import flux
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.tasks.model import CONTENT_POLICY, TaskStatus, TaskUpdate
 from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
@@ -60,7 +61,9 @@ def map_bfl_error(status: int, body: bytes) -> GatewayError:
             f"BFL rejected this gateway's credential (HTTP {status})", code="upstream_auth_failed"
         )
     if status == 402:
-        return UpstreamError("the BFL account behind this channel has no credits left")
+        return UpstreamError(
+            "the BFL account behind this channel has no credits left", code="upstream_account"
+        )
     if status in (400, 422):
         return InvalidRequest(f"Flux rejected the request: {text}", status=400)
     if status == 404:
@@ -103,6 +106,7 @@ class FluxVendor:
             async with session.request(method, url, data=body or None, headers=headers) as response:
                 data = await response.read()
                 status = response.status
+                wait = retry_after(response.headers) if status in (429, 503) else None
         except TimeoutError as exc:
             raise UpstreamTimeout("BFL did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -111,6 +115,7 @@ class FluxVendor:
             error = map_bfl_error(status, data)
             if error.code == "upstream_auth_failed":
                 log.error("BFL channel %s: credential rejected (HTTP %s)", channel.name, status)
+            error.retry_after = wait
             raise error
         return data
 

@@ -26,6 +26,7 @@ from omnirelay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.tasks.model import TaskStatus, TaskUpdate
 from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
@@ -168,6 +169,7 @@ class KlingVendor:
             ) as response:
                 data = await response.read()
                 status = response.status
+                wait = retry_after(response.headers) if status in (429, 503) else None
         except TimeoutError as exc:
             raise UpstreamTimeout("Kling did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -180,6 +182,7 @@ class KlingVendor:
             error = map_kling_error(status, envelope.code, envelope.message)
             if error.code == "upstream_auth_failed":
                 log.error("Kling channel %s: credential rejected (%s)", channel.name, envelope.code)
+            error.retry_after = wait
             raise error
         return envelope.data
 

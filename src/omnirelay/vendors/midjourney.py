@@ -30,6 +30,7 @@ from omnirelay.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.tasks.model import TaskStatus, TaskUpdate
 from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
@@ -202,7 +203,7 @@ class MidjourneyVendor:
         method: str,
         path: str,
         body: Any = None,
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, float | None]:
         headers = {"mj-api-secret": channel.secret}
         data = None
         if body is not None:
@@ -212,7 +213,8 @@ class MidjourneyVendor:
             async with session.request(
                 method, channel.base_url + path, data=data, headers=headers
             ) as response:
-                return response.status, await response.read()
+                wait = retry_after(response.headers) if response.status in (429, 503) else None
+                return response.status, await response.read(), wait
         except TimeoutError as exc:
             raise UpstreamTimeout("midjourney-proxy did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -223,13 +225,15 @@ class MidjourneyVendor:
     async def _submit(
         self, session: aiohttp.ClientSession, channel: Channel, path: str, body: Any
     ) -> _Reply:
-        status, data = await self._call(session, channel, "POST", path, body)
+        status, data, wait = await self._call(session, channel, "POST", path, body)
         try:
             reply = msgspec.json.decode(data, type=_Reply)
         except msgspec.MsgspecError:
             reply = _Reply(description=data[:200].decode("utf-8", "replace"))
         if status >= 400 or reply.code not in _ACCEPTED:
-            raise self._refused(channel, status, data)
+            error = self._refused(channel, status, data)
+            error.retry_after = wait
+            raise error
         return reply
 
     async def submit_task(
@@ -249,7 +253,7 @@ class MidjourneyVendor:
     async def poll_task(
         self, session: aiohttp.ClientSession, channel: Channel, action: str, upstream_id: str
     ) -> TaskUpdate:
-        status, data = await self._call(session, channel, "GET", f"/mj/task/{upstream_id}/fetch")
+        status, data, _ = await self._call(session, channel, "GET", f"/mj/task/{upstream_id}/fetch")
         if status == 404 or data.strip() in (b"", b"null"):
             raise NotFound("midjourney-proxy does not know this task", code="3")
         if status >= 400:
@@ -266,7 +270,9 @@ class MidjourneyVendor:
         upstream_ids: Sequence[str],
     ) -> Mapping[str, TaskUpdate]:
         path = "/mj/task/list-by-condition"
-        status, data = await self._call(session, channel, "POST", path, {"ids": list(upstream_ids)})
+        status, data, _ = await self._call(
+            session, channel, "POST", path, {"ids": list(upstream_ids)}
+        )
         if status >= 400:
             raise self._refused(channel, status, data)
         try:
@@ -290,7 +296,7 @@ class MidjourneyVendor:
         if name != "seed":
             raise InvalidRequest(f"midjourney-proxy has no '{name}' for a task", code="4")
         path = f"/mj/task/{upstream_id}/image-seed"
-        status, data = await self._call(session, channel, "GET", path)
+        status, data, _ = await self._call(session, channel, "GET", path)
         try:
             reply = msgspec.json.decode(data, type=_Reply)
         except msgspec.MsgspecError:

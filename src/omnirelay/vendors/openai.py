@@ -16,9 +16,11 @@ from omnirelay.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     UpstreamError,
     UpstreamTimeout,
 )
+from omnirelay.formats.upstream_errors import account_exhausted
 from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, UpstreamCall
 
 _PATHS: dict[Operation, str] = {
@@ -97,9 +99,16 @@ class OpenAIVendor:
                 param=detail.param,
                 status=status if status in (400, 409, 422) else 400,
             )
+        if status == 429 and code == "insufficient_quota":
+            return account_exhausted(status)
+        if status == 429:
+            return RateLimited(
+                f"the upstream is rate limiting this gateway: {detail.message[:200]}".rstrip(": "),
+                code="upstream_rate_limited",
+            )
         return UpstreamError(
             f"the upstream failed (HTTP {status}): {detail.message[:200]}".rstrip(": "),
-            code="upstream_rate_limited" if status == 429 else "upstream_error",
+            code="upstream_error",
         )
 
 

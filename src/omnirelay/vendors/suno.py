@@ -22,6 +22,7 @@ from omnirelay.errors import (
     UpstreamTimeout,
 )
 from omnirelay.formats import suno
+from omnirelay.formats.upstream_errors import retry_after
 from omnirelay.tasks.model import TaskUpdate
 from omnirelay.vendors.base import ChannelForm, Operation, SecretPart, TaskRequest
 
@@ -80,6 +81,7 @@ class SunoVendor:
             ) as response:
                 data = await response.read()
                 status = response.status
+                wait = retry_after(response.headers) if status in (429, 503) else None
         except TimeoutError as exc:
             raise UpstreamTimeout("the Suno server did not answer in time") from exc
         except aiohttp.ClientError as exc:
@@ -96,6 +98,7 @@ class SunoVendor:
             )
             if error.code == "upstream_auth_failed":
                 log.error("Suno channel %s: credential rejected (HTTP %s)", channel.name, status)
+            error.retry_after = wait
             raise error
         return envelope.data
 

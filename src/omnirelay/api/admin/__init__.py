@@ -17,6 +17,7 @@ from omnirelay.api.admin import (
     tasks,
     usage,
     users,
+    webhooks,
 )
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
@@ -31,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     *usage.ROUTES,
     *tasks.ROUTES,
     *audit.ROUTES,
+    *webhooks.ROUTES,
 )
 
 # The user-facing account endpoints, described in the same document.

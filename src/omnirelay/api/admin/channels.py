@@ -122,8 +122,9 @@ async def set_enabled_by_name(call: AdminCall) -> ChannelView:
     """The console's enable/disable buttons (by name, as before ids were in the API)."""
     name, enabled = call.path("name"), call.path("action") == "enable"
     async with call.db.engine.begin() as conn:
+        values = {"enabled": enabled, **(channel_admin.ENABLED_AGAIN if enabled else {})}
         result = await conn.execute(
-            channels.update().where(channels.c.name == name).values(enabled=enabled)
+            channels.update().where(channels.c.name == name).values(**values)
         )
     if result.rowcount != 1:
         raise NotFound(f"no channel named '{name}'")

@@ -26,7 +26,7 @@ from omnirelay.formats.anthropic.wire import (
     usage_document,
 )
 from omnirelay.formats.sse import data_of, encode_data
-from omnirelay.formats.upstream_errors import map_status
+from omnirelay.formats.upstream_errors import malformed, map_status
 
 # Anthropic's error types → the status they stand for, to map a mid-stream error like a reply.
 _ERROR_STATUS = {
@@ -103,8 +103,10 @@ class AnthropicStreamDecoder:
             return []
         try:
             item = msgspec.json.decode(payload, type=_Event)
-        except msgspec.MsgspecError:
-            return []
+        except msgspec.ValidationError:
+            return []  # a shape we do not know: tolerated
+        except msgspec.DecodeError:
+            return [neutral.Failure(malformed("event"))]
         handler = _HANDLERS.get(item.type)
         return handler(self, item) if handler is not None else []
 

@@ -27,7 +27,7 @@ from omnirelay.formats.gemini.wire import (
     usage_metadata,
 )
 from omnirelay.formats.sse import data_of, encode_data
-from omnirelay.formats.upstream_errors import map_status
+from omnirelay.formats.upstream_errors import malformed, map_status
 
 
 class GeminiStreamDecoder:
@@ -45,8 +45,10 @@ class GeminiStreamDecoder:
             return []
         try:
             chunk = msgspec.json.decode(payload, type=Response)
-        except msgspec.MsgspecError:
-            return []
+        except msgspec.ValidationError:
+            return []  # a shape we do not know: tolerated
+        except msgspec.DecodeError:
+            return [neutral.Failure(malformed("event"))]
         if chunk.error is not None:
             return [_failure(chunk.error)]
         out: list[neutral.Event] = []

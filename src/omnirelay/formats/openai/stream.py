@@ -12,6 +12,7 @@ from omnirelay.errors import GatewayError, UpstreamError
 from omnirelay.formats import neutral
 from omnirelay.formats.openai.wire import StreamChunk, Usage, encode_error
 from omnirelay.formats.sse import DONE, data_of, encode_data
+from omnirelay.formats.upstream_errors import malformed
 
 
 class _Function(msgspec.Struct):
@@ -101,8 +102,10 @@ class OpenAIStreamDecoder:
             return []
         try:
             chunk = msgspec.json.decode(payload, type=_Chunk)
-        except msgspec.MsgspecError:
-            return []
+        except msgspec.ValidationError:
+            return []  # a shape we do not know: tolerated
+        except msgspec.DecodeError:
+            return [neutral.Failure(malformed("event"))]
         if chunk.error is not None:
             return [neutral.Failure(UpstreamError(f"the upstream failed: {chunk.error.message}"))]
         out: list[neutral.Event] = []
@@ -225,6 +228,10 @@ class UsageChunkFilter:
         if event == DONE:
             self.done = True
             return [event]
+        if not event.endswith(b"}\n\n") and self._malformed(event):
+            # A broken event is never relayed: the client gets an error event instead.
+            self.failure = malformed("event")
+            return [encode_data(encode_error(self.failure))]
         if _USAGE_MARK not in event and b'"usage": {' not in event:
             return [event]
         payload = data_of(event)
@@ -243,3 +250,15 @@ class UsageChunkFilter:
 
     def finish(self) -> list[bytes]:
         return []
+
+    @staticmethod
+    def _malformed(event: bytes) -> bool:
+        # Only asked of events not ending in "}" (one comparison for the others).
+        payload = data_of(event)
+        if payload is None or payload.startswith(b"["):
+            return False
+        try:
+            msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return True
+        return False
