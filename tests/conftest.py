@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.netfence import sitecustomize as netfence
 from tests.support.postgres import PostgresServer, create_database, start_postgres
 from tests.support.redis import RedisServer, start_redis
 from tests.support.servers import GatewayProcess, start_gateway
 
 BACKENDS = ["sqlite", "postgres"]
+
+# No test may reach another machine, whatever the code under test does (netfence's docstring).
+netfence.install()
 
 
 @pytest.fixture(scope="session")

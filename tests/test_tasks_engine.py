@@ -21,6 +21,7 @@ from omnirelay.store import Database, api_keys, open_database, tasks, usage_reco
 from omnirelay.tasks.engine import Submission, TaskEngine, TaskTiming
 from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate
 from omnirelay.tasks.store import Outcome, TaskStore
+from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.vendors.base import Operation, TaskRequest, UpstreamCall
 
@@ -125,6 +126,7 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     db = await open_database(url)
     session = aiohttp.ClientSession()
+    outbound = GuardedClient(OutboundPolicy())
     vendor = BatchScriptedVendor() if batching else ScriptedVendor()
     try:
         _, key_id = await create_key(db, name="k", quota=1_000_000)
@@ -135,13 +137,14 @@ async def rig(
             router=Router([_channel(i + 1, priority=-i) for i in range(channels)]),
             vendors={"scripted": vendor},
             session=session,
-            webhooks=WebhookSender(session),
+            webhooks=WebhookSender(outbound),
             renderers={},
             timing=timing or TaskTiming(first_poll=0, max_poll=0, lease=30, timeout=3600),
         )
         yield Rig(db, engine, vendor, key)
     finally:
         await session.close()
+        await outbound.close()
         await db.close()
 
 

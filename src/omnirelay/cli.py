@@ -222,7 +222,12 @@ async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
             allowed_ips=_names(args.allowed_ips),
             is_admin=args.admin,
         )
-        return (await keyring.create(db, spec)).key
+        created = await keyring.create(
+            db, spec, load_secret_box(settings.secret_key, settings.data_dir)
+        )
+        # The key alone on stdout (scripts read it); its webhook secret beside, on stderr.
+        print(f"webhook signing secret (shown once): {created.webhook_secret}", file=sys.stderr)
+        return created.key
     finally:
         await db.close()
 

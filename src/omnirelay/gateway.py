@@ -20,6 +20,7 @@ from omnirelay.formats.midjourney import actions as mj_actions
 from omnirelay.formats.midjourney import render as mj_render
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
+from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.platform.bus import Bus, RedisBus
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import LimitBackend, Scope
@@ -38,6 +39,7 @@ from omnirelay.tasks.pricing import (
     load_task_prices,
     seed_task_prices,
 )
+from omnirelay.tasks.signing import SigningKeys
 from omnirelay.tasks.store import TaskStore
 from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.usage import UsageWriter
@@ -147,6 +149,8 @@ def _task_engine(
     session: aiohttp.ClientSession,
     webhooks: WebhookSender,
     limiter: Limiter | None = None,
+    outbound: GuardedClient | None = None,
+    box: SecretBox | None = None,
 ) -> TaskEngine:
     timing = TaskTiming(
         first_poll=settings.task_poll_seconds,
@@ -168,6 +172,10 @@ def _task_engine(
         timing=timing,
         progress_webhooks=mj_actions.ACTIONS,
         limiter=limiter,
+        outbound=outbound.policy if outbound is not None else None,
+        signing=SigningKeys(db, box, legacy=settings.webhook_legacy_signing)
+        if box is not None
+        else None,
     )
 
 
@@ -205,6 +213,7 @@ class Gateway:
     task_prices: TaskPrices
     limiter: Limiter
     bus: Bus
+    outbound: GuardedClient
     redis: RedisLink | None = None
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
     _refresher: asyncio.Task[None] | None = None
@@ -230,14 +239,22 @@ class Gateway:
         router = Router()
         vendors = default_vendors()
         ledger = Ledger(db)
-        webhooks = WebhookSender(session)
+        # Fetches made on a user's behalf have a client (and a connection pool) of their own.
+        outbound = GuardedClient(
+            OutboundPolicy(settings.outbound_allow_rules),
+            connect_timeout=settings.upstream_connect_timeout,
+        )
+        webhooks = WebhookSender(outbound)
         link, backend, bus = await _platform(settings, db)
         limiter = Limiter(backend)
-        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks, limiter)
+        box = load_secret_box(settings.secret_key, settings.data_dir)
+        engine = _task_engine(
+            settings, db, ledger, router, vendors, session, webhooks, limiter, outbound, box
+        )
         gateway = cls(
             settings=settings,
             db=db,
-            box=load_secret_box(settings.secret_key, settings.data_dir),
+            box=box,
             session=session,
             vendors=vendors,
             keys=KeyCache(db, settings.cache_ttl_seconds),
@@ -249,6 +266,7 @@ class Gateway:
             task_prices=TaskPrices.builtin(),
             limiter=limiter,
             bus=bus,
+            outbound=outbound,
             redis=link,
         )
         await gateway.reload()
@@ -354,4 +372,5 @@ class Gateway:
             if self.redis is not None:
                 await self.redis.close()
             await self.session.close()
+            await self.outbound.close()
             await self.db.close()

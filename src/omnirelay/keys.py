@@ -180,12 +180,14 @@ async def create_key(
     user_id: int | None = None,
     allowed_ips: Iterable[str] | None = None,
     limits: Limits | None = None,
+    webhook_secret: str | None = None,
 ) -> tuple[str, int]:
     """Store a new key and return (the raw key, its id). The raw key is not kept.
 
     ``quota`` is the key's own cap (None: none); it spends its user's balance. A user key
-    created without ``user_id`` gets a user of its own (unlimited balance). Storage only:
-    ``platform.accounts`` validates what people ask for.
+    created without ``user_id`` gets a user of its own (unlimited balance). ``webhook_secret``
+    is the key's signing secret already encrypted (``tasks.signing``). Storage only:
+    ``platform.keyring`` validates what people ask for.
     """
     raw = raw or new_key()
     async with db.engine.begin() as conn:
@@ -206,6 +208,7 @@ async def create_key(
                 user_id=None if is_admin else user_id,
                 allowed_ips=list(allowed_ips) if allowed_ips is not None else None,
                 limits=msgspec.to_builtins(limits) if limits is not None else None,
+                webhook_secret=webhook_secret,
             )
         )
         key_id = int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,18 @@ from tests.support.postgres import free_port
 class Received:
     body: bytes
     headers: dict[str, str]
+
+
+def signed_with(secret: str, call: Received, tolerance: float = 300) -> bool:
+    """What a receiver does: ``X-Omnirelay-Signature: t=<unix>,v1=<hex>``, the hex being
+    HMAC-SHA256 keyed with the key's webhook secret over ``"<t>." + body``, and recent."""
+    header = call.headers.get("X-Omnirelay-Signature")
+    if header is None:
+        return False
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + call.body, hashlib.sha256)
+    recent = abs(time.time() - int(fields["t"])) < tolerance
+    return recent and hmac.compare_digest(expected.hexdigest(), fields.get("v1", ""))
 
 
 @dataclass

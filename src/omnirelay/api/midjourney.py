@@ -161,6 +161,7 @@ async def _submit(
         request=msgspec.json.encode(plan.record).decode(),
         price=price,
         callback_url=plan.notify_hook,
+        callback_field="notifyHook",
         parent=parent,
     )
     task = await gateway.tasks.submit(key, submission)
@@ -281,7 +282,7 @@ async def image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such image")
     if not url.startswith(("http://", "https://")):
         raise web.HTTPBadGateway(text="the vendor's image URL is not http(s)")
-    return await relay_file(request, gateway.session, url)
+    return await relay_file(request, gateway.outbound, url)
 
 
 @mj_errors(task_route=True)

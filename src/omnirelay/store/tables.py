@@ -42,6 +42,9 @@ api_keys = Table(
     Column("allowed_ips", JSON, nullable=True),
     Column("limits", JSON, nullable=True),
     Index("ix_api_keys_user", "user_id"),
+    # Migration 0011: the key's webhook signing secret, encrypted (``crypto.SecretBox``);
+    # NULL for keys made before it, until the secret is rotated.
+    Column("webhook_secret", Text, nullable=True),
 )
 
 channels = Table(
@@ -296,4 +299,16 @@ usage_hourly = Table(
     Column("latency_ms", BigInteger, nullable=False, default=0),
     *(Column(f"lat_{i:02d}", BigInteger, nullable=False, default=0) for i in range(16)),
     Index("ix_usage_hourly_user", "user_id", "hour"),
+)
+
+# Every serving process (node) says here that it is alive, for ``GET /admin/status``.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
 )

@@ -31,6 +31,7 @@ from omnirelay.errors import (
     PermissionDenied,
 )
 from omnirelay.keys import KeyRecord
+from omnirelay.outbound import OutboundPolicy, UnsafeUrl
 from omnirelay.platform.context import current_group
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.routing import Router
@@ -42,8 +43,9 @@ from omnirelay.tasks.model import (
     TaskUpdate,
     now_ms,
 )
+from omnirelay.tasks.signing import SigningKeys
 from omnirelay.tasks.store import DuplicateExternalId, Outcome, TaskStore
-from omnirelay.tasks.webhooks import WebhookSender, signing_key
+from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.vendors.base import (
     BatchPollingVendor,
     InteractiveTaskVendor,
@@ -93,6 +95,7 @@ class Submission:
     request: str  # the body as the client sent it (kept on the task)
     price: int
     callback_url: str | None = None
+    callback_field: str = "callback_url"  # its name in the client's format, for errors
     external_task_id: str | None = None
     # Only this channel may run it (a follow-up of a task whose files live on one account).
     channel_id: int | None = None
@@ -114,6 +117,8 @@ class TaskEngine:
         timing: TaskTiming,
         progress_webhooks: frozenset[str] = frozenset(),
         limiter: Limiter | None = None,
+        outbound: OutboundPolicy | None = None,
+        signing: SigningKeys | None = None,
     ) -> None:
         self.store = store
         self.timing = timing
@@ -127,6 +132,9 @@ class TaskEngine:
         # notifies at every change; Kling's envelope shows no progress, so only status counts).
         self._progress_webhooks = progress_webhooks
         self._limiter = limiter
+        # Callback URLs are checked at submission (a clear 400), and again at each delivery.
+        self._outbound = outbound
+        self._signing = signing
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -136,6 +144,7 @@ class TaskEngine:
 
     async def submit(self, key: KeyRecord, submission: Submission) -> Task:
         """Reserve, record, send upstream; returns the queued task or raises (refunded)."""
+        await self._check_callback(submission)
         external = submission.external_task_id
         if external is not None and await self.store.external_id_taken(key.id, external):
             raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
@@ -149,6 +158,19 @@ class TaskEngine:
             # The submission counts as a request in flight while it runs; its spending is
             # counted when the task is charged (``Limiter.charge`` at settlement).
             self._limiter.settle(admission, tokens=0, cost=0)
+
+    async def _check_callback(self, submission: Submission) -> None:
+        if submission.callback_url is None or self._outbound is None:
+            return
+        try:
+            await self._outbound.admit(submission.callback_url)
+        except UnsafeUrl as refused:
+            field = submission.callback_field
+            # A word every task surface renders as its own validation error (Kling 1201,
+            # midjourney-proxy code 4, Suno "invalid_request").
+            raise InvalidRequest(
+                f"{field}: {refused.reason}", code="invalid_request", param=field
+            ) from None
 
     async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
         external = submission.external_task_id
@@ -430,7 +452,7 @@ class TaskEngine:
         if not task.callback_url or task.upstream_id is None:
             return
         render = self._renderers.get(task.action)
-        key_hash = await self.store.key_hash(task.key_id)
-        if render is None or key_hash is None:
+        if render is None:
             return
-        self._webhooks.send(task.id, task.callback_url, render(task), signing_key(key_hash))
+        key = await self._signing.key_for(task.key_id) if self._signing is not None else None
+        self._webhooks.send(task.id, task.callback_url, render(task), key)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from omnirelay.store import Database, api_keys, tasks, usage_hourly, usage_records
+from omnirelay.store import Database, tasks, usage_hourly, usage_records
 from omnirelay.tasks.model import POLLED, Task, TaskStatus, now_ms
 from omnirelay.usage import Settlement, UsageEvent, apply_settlement, insert_records
 
@@ -333,11 +333,6 @@ class TaskStore:
                     )
                 )
         return Task.from_row(row)
-
-    async def key_hash(self, key_id: int) -> str | None:
-        async with self._db.engine.connect() as conn:
-            found = await conn.scalar(select(api_keys.c.key_hash).where(api_keys.c.id == key_id))
-        return str(found) if found is not None else None
 
     async def release_hold(self, key_id: int, amount: int, user_id: int | None = None) -> None:
         """Give back a reservation that never became a task (to the user too if it held)."""

@@ -1,9 +1,13 @@
 """Signed webhook deliveries, retried with backoff, off the poller's path.
 
 Each POST carries ``X-Omnirelay-Signature: t=<unix seconds>,v1=<hex>`` where ``hex`` is
-HMAC-SHA256 over ``f"{t}.".encode() + body`` keyed with the SHA-256 hex digest of the API key
-that created the task. A receiver that knows its key can therefore check that a callback came
-from this gateway and is recent, and the gateway never stores the key itself (only its hash).
+HMAC-SHA256 over ``f"{t}.".encode() + body`` keyed with the webhook signing secret of the API
+key that created the task (``whsec_...``, shown once when the key is made or its secret rotated;
+stored encrypted, so the database alone cannot forge a signature; ``tasks/signing.py``). A
+receiver that knows the secret can check that a callback came from this gateway and is recent.
+
+Every delivery goes through the guarded outbound client (``omnirelay.outbound``): a callback
+URL whose host now resolves to a refused address is dropped, never retried.
 
 Deliveries for one task go out in order (a later status never overtakes an earlier one);
 different tasks deliver concurrently. Pending deliveries live in this process: one that is
@@ -22,6 +26,8 @@ import time
 
 import aiohttp
 
+from omnirelay.outbound import GuardedClient, UnsafeUrl, where
+
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Omnirelay-Signature"
@@ -29,11 +35,6 @@ SIGNATURE_HEADER = "X-Omnirelay-Signature"
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
 DELIVERY_TIMEOUT = 10.0
 MAX_CONCURRENT = 32
-
-
-def signing_key(api_key_hash: str) -> bytes:
-    """The HMAC key of a task's webhooks: the hex SHA-256 of the client's API key."""
-    return api_key_hash.encode("ascii")
 
 
 def sign(key: bytes, body: bytes, timestamp: int) -> str:
@@ -55,17 +56,15 @@ def verify(key: bytes, body: bytes, header: str, tolerance: float = 300.0) -> bo
 
 
 class WebhookSender:
-    def __init__(
-        self, session: aiohttp.ClientSession, delays: tuple[float, ...] = RETRY_DELAYS
-    ) -> None:
-        self._session = session
+    def __init__(self, client: GuardedClient, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+        self._client = client
         self._delays = delays
         self._limit = asyncio.Semaphore(MAX_CONCURRENT)
         self._last: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
 
-    def send(self, task_id: str, url: str, body: bytes, key: bytes) -> None:
-        """Queue one delivery; returns at once."""
+    def send(self, task_id: str, url: str, body: bytes, key: bytes | None) -> None:
+        """Queue one delivery (unsigned if ``key`` is None); returns at once."""
         previous = self._last.get(task_id)
         delivery = asyncio.create_task(
             self._deliver(task_id, url, body, key, previous), name=f"webhook-{task_id}"
@@ -84,7 +83,7 @@ class WebhookSender:
         task_id: str,
         url: str,
         body: bytes,
-        key: bytes,
+        key: bytes | None,
         previous: asyncio.Task[None] | None,
     ) -> None:
         if previous is not None:
@@ -93,27 +92,24 @@ class WebhookSender:
         for attempt in range(len(self._delays) + 1):
             if attempt:
                 await asyncio.sleep(self._delays[attempt - 1])
-            if await self._attempt(url, body, key):
+            try:
+                if await self._attempt(url, body, key):
+                    return
+            except UnsafeUrl as refused:
+                log.warning("webhook for task %s refused: %s", task_id, refused.reason)
                 return
-        log.warning("webhook for task %s to %s: giving up after retries", task_id, url)
+        log.warning("webhook for task %s to %s: giving up after retries", task_id, where(url))
 
-    async def _attempt(self, url: str, body: bytes, key: bytes) -> bool:
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(key, body, int(time.time())),
-        }
+    async def _attempt(self, url: str, body: bytes, key: bytes | None) -> bool:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers[SIGNATURE_HEADER] = sign(key, body, int(time.time()))
         async with self._limit:
             try:
-                async with self._session.post(
-                    url,
-                    data=body,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT),
-                    allow_redirects=False,
-                ) as response:
-                    return response.status < 300
+                status = await self._client.post(url, body, headers, seconds=DELIVERY_TIMEOUT)
+                return status < 300
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.info("webhook to %s failed: %s", url, type(exc).__name__)
+                log.info("webhook to %s failed: %s", where(url), type(exc).__name__)
                 return False
 
     async def stop(self, grace: float = 5.0) -> None:
