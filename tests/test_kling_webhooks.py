@@ -36,7 +36,9 @@ def test_webhooks_are_delivered_in_order_and_signed(gateway: GatewayProcess) -> 
     # A receiver holding another key (or a tampered body) rejects the call.
     other, _ = gateway.create_key("someone-else")
     assert not signed_with(gateway.webhook_secret(other), calls[0])
-    assert not signed_with(gateway.webhook_secret(key), Received(calls[0].body + b" ", calls[0].headers))
+    assert not signed_with(
+        gateway.webhook_secret(key), Received(calls[0].body + b" ", calls[0].headers)
+    )
 
 
 def test_webhooks_are_retried_until_accepted(gateway: GatewayProcess) -> None:

@@ -89,8 +89,6 @@ def test_banned_and_refused_submissions_cost_nothing(gateway: GatewayProcess) ->
     assert all(r["cost"] == 0 for r in records)
 
 
-
-
 def test_notify_hook_gets_every_change_in_order_signed(gateway: GatewayProcess) -> None:
     key, _ = gateway.create_key("mj-hooks", quota_usd=1)
     with webhook_receiver() as receiver:
@@ -116,7 +114,9 @@ def test_notify_hook_gets_every_change_in_order_signed(gateway: GatewayProcess) 
     assert all(signed_with(gateway.webhook_secret(key), c) for c in calls)
     other, _ = gateway.create_key("mj-hooks-other")
     assert not signed_with(gateway.webhook_secret(other), calls[-1])
-    assert not signed_with(gateway.webhook_secret(key), Received(calls[-1].body + b" ", calls[-1].headers))
+    assert not signed_with(
+        gateway.webhook_secret(key), Received(calls[-1].body + b" ", calls[-1].headers)
+    )
 
 
 def test_polling_is_batched_with_50_tasks_in_flight(gateway: GatewayProcess) -> None:

@@ -238,8 +238,6 @@ def test_quota_too_low_is_429(gateway: GatewayProcess) -> None:
     assert gateway.key_info(key_id)["quota_remaining_micro_usd"] == 50_000
 
 
-
-
 def test_notify_hook_gets_signed_task_updates(gateway: GatewayProcess) -> None:
     key, _ = gateway.create_key("suno-hooks", quota_usd=1.0)
     with webhook_receiver() as receiver:

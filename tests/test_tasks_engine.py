@@ -16,12 +16,12 @@ from omnirelay.channels import Channel
 from omnirelay.config import normalize_database_url
 from omnirelay.errors import GatewayError, InvalidRequest, QuotaExceeded, UpstreamError
 from omnirelay.keys import KeyRecord, create_key
+from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.routing import Router
 from omnirelay.store import Database, api_keys, open_database, tasks, usage_records
 from omnirelay.tasks.engine import Submission, TaskEngine, TaskTiming
 from omnirelay.tasks.model import Task, TaskStatus, TaskUpdate
 from omnirelay.tasks.store import Outcome, TaskStore
-from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.vendors.base import Operation, TaskRequest, UpstreamCall
 

@@ -200,9 +200,7 @@ async def create(db: Database, spec: KeyCreate, box: SecretBox) -> CreatedKey:
         webhook_secret=box.encrypt(secret),
     )
     created = await get_key(db, key_id)
-    return CreatedKey(
-        id=key_id, key=raw, name=name, user_id=created.user_id, webhook_secret=secret
-    )
+    return CreatedKey(id=key_id, key=raw, name=name, user_id=created.user_id, webhook_secret=secret)
 
 
 async def rotate_webhook_secret(db: Database, key_id: int, box: SecretBox) -> WebhookSecret:
