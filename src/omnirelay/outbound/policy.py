@@ -104,12 +104,17 @@ class OutboundPolicy:
             raise UnsafeUrl("the URL's port is out of range")
         host = raw_host.rstrip(".").lower()
         if "%" in host:
-            raise UnsafeUrl("IPv6 zone identifiers are not accepted")
+            what = "IPv6 zone identifiers" if ":" in host else "percent-encoded host names"
+            raise UnsafeUrl(f"{what} are not accepted")
         literal = literal_address(host)
         if literal is None and (looks_numeric(host) or ":" in host):
             raise UnsafeUrl(f"'{host}' is not a valid IP address")
         if literal is not None:
             self.check_address(literal, port)
+            if literal.version == 4 and str(literal) != host:
+                # 2130706433, 0x7f.1, 0177.0.0.1: legacy forms no real URL needs, read
+                # differently by different parsers; only a.b.c.d is accepted.
+                raise UnsafeUrl(f"'{host}' stands for {literal}: write addresses as a.b.c.d")
         elif host in LOCAL_NAMES or host.endswith(".localhost"):
             raise UnsafeUrl(f"'{host}' names this machine (loopback), which is not allowed")
         return Destination(parsed, host, port, literal)
