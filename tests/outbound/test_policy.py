@@ -63,7 +63,7 @@ HOSTILE = [
     ("http://0/", "'this network'"),
     ("http://0.0.0.0:8000/", "'this network'"),
     ("http://%31%32%37.0.0.1/", "percent-encoded"),  # percent-encoded digits
-    ("http://１２７.０.０.１/", "loopback"),  # fullwidth digits (IDNA folds them)
+    ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "loopback"),  # fullwidth digits
     # IPv6 forms.
     ("http://[::1]/", "loopback"),
     ("http://[::]/", "unspecified"),

@@ -83,29 +83,7 @@ class OutboundPolicy:
 
     def parse(self, url: str | URL) -> Destination:
         """Check the URL's form (and its address, if it names one); no lookup."""
-        text = str(url)
-        if len(text) > MAX_URL:
-            raise UnsafeUrl(f"the URL is longer than {MAX_URL} characters")
-        if any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in text):
-            raise UnsafeUrl("the URL contains spaces, control characters or backslashes")
-        try:
-            parsed = url if isinstance(url, URL) else URL(text)
-            raw_host = parsed.raw_host
-            port = parsed.port
-        except (ValueError, UnicodeError) as exc:
-            raise UnsafeUrl(f"the URL cannot be read ({exc})") from exc
-        if parsed.scheme not in ("http", "https"):
-            raise UnsafeUrl("only http and https URLs are accepted")
-        if parsed.raw_user is not None or parsed.raw_password is not None:
-            raise UnsafeUrl("URLs with a user name or password are not accepted")
-        if not raw_host or port is None:
-            raise UnsafeUrl("the URL has no host")
-        if not 0 < port < 65536:
-            raise UnsafeUrl("the URL's port is out of range")
-        host = raw_host.rstrip(".").lower()
-        if "%" in host:
-            what = "IPv6 zone identifiers" if ":" in host else "percent-encoded host names"
-            raise UnsafeUrl(f"{what} are not accepted")
+        parsed, host, port = _read(url)
         literal = literal_address(host)
         if literal is None and (looks_numeric(host) or ":" in host):
             raise UnsafeUrl(f"'{host}' is not a valid IP address")
@@ -164,6 +142,34 @@ class OutboundPolicy:
         except (ValueError, UnicodeError) as exc:
             raise UnsafeUrl(f"the redirect's Location cannot be read ({exc})") from exc
         return self.parse(target)
+
+
+def _read(url: str | URL) -> tuple[URL, str, int]:
+    """The URL, its host as connections use it, and its port; or why it cannot be fetched."""
+    text = str(url)
+    if len(text) > MAX_URL:
+        raise UnsafeUrl(f"the URL is longer than {MAX_URL} characters")
+    if any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in text):
+        raise UnsafeUrl("the URL contains spaces, control characters or backslashes")
+    try:
+        parsed = url if isinstance(url, URL) else URL(text)
+        raw_host = parsed.raw_host
+        port = parsed.port
+    except (ValueError, UnicodeError) as exc:
+        raise UnsafeUrl(f"the URL cannot be read ({exc})") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise UnsafeUrl("only http and https URLs are accepted")
+    if parsed.raw_user is not None or parsed.raw_password is not None:
+        raise UnsafeUrl("URLs with a user name or password are not accepted")
+    if not raw_host or port is None:
+        raise UnsafeUrl("the URL has no host")
+    if not 0 < port < 65536:
+        raise UnsafeUrl("the URL's port is out of range")
+    host = raw_host.rstrip(".").lower()
+    if "%" in host:
+        what = "IPv6 zone identifiers" if ":" in host else "percent-encoded host names"
+        raise UnsafeUrl(f"{what} are not accepted")
+    return parsed, host, port
 
 
 def _unique(addresses: Iterable[IPAddress]) -> list[IPAddress]:
