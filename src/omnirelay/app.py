@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -10,14 +10,14 @@ from aiohttp import web
 from omnirelay.api import account, admin, anthropic, gemini, images, openai
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
+from omnirelay.api import metrics as metrics_api
 from omnirelay.api import midjourney as midjourney_api
 from omnirelay.api import responses as responses_api
 from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
+from omnirelay.api.middleware import observe, on_prepare
 from omnirelay.config import Settings
 from omnirelay.gateway import Gateway
-from omnirelay.platform import context
-from omnirelay.platform.limits.admission import headers as ratelimit_headers
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 
@@ -25,22 +25,6 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 async def healthz(request: web.Request) -> web.Response:
     # 200 while degraded too: the gateway serves (with per-node limits) without Redis.
     return web.json_response(request.app[GATEWAY].health())
-
-
-@web.middleware
-async def request_context(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Opens the platform's context of the request (its address, later its rate limits)."""
-    context.begin(request.remote)
-    return await handler(request)
-
-
-async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer to a rate-limited key says how much is left, whatever its surface."""
-    found = context.current()
-    if found is not None and found.decision is not None:
-        response.headers.update(ratelimit_headers(found.decision))
 
 
 async def console_index(request: web.Request) -> web.StreamResponse:
@@ -53,17 +37,22 @@ async def console_redirect(request: web.Request) -> web.StreamResponse:
 
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
-    app.on_response_prepare.append(add_ratelimit_headers)
+    # The request's context, header limits, its trace span, metrics and log line.
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[observe])
+    app.on_response_prepare.append(on_prepare)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         gateway = await Gateway.open(settings)
         app[GATEWAY] = gateway
+        metrics_port = await metrics_api.start_port(gateway, settings)
         yield
+        if metrics_port is not None:
+            await metrics_port.cleanup()
         await gateway.close()
 
     app.cleanup_ctx.append(lifespan)
     app.router.add_get("/healthz", healthz)
+    metrics_api.add_routes(app)
     app.router.add_get("/", console_redirect)
     app.router.add_get("/console", console_redirect)
     app.router.add_get("/console/", console_index)

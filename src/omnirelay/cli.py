@@ -12,9 +12,11 @@ import gc
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -39,6 +41,8 @@ from omnirelay.crypto import load_secret_box
 from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
+from omnirelay.observability import logs
+from omnirelay.observability.metrics import MULTIPROC_ENV, mark_process_dead
 from omnirelay.platform import balances, keyring, users
 from omnirelay.store import channels, open_database
 from omnirelay.store import users as users_table
@@ -57,9 +61,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     app = build_app(settings)
     # Everything imported so far lives as long as the process: keep the cyclic collector from
     # walking it again and again (it cost ~10% of the CPU under load), and collect the young
@@ -132,6 +134,22 @@ def _serve_many(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for worker in workers:
         worker.join()
+        if worker.pid is not None:
+            mark_process_dead(worker.pid)
+
+
+def _metrics_dir(settings: Settings) -> str | None:
+    """Several workers share their metrics through files in one folder, which must be named
+    before any of them starts (prometheus-client reads it once); stale files are removed."""
+    if settings.workers <= 1 or not settings.metrics:
+        return None
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="omnirelay-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return None if given else str(folder)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -143,10 +161,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo=True if args.demo else None,
         sandbox_port=args.sandbox_port,
     )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     sandbox = _start_sandbox(settings) if settings.demo else None
+    made_metrics_dir = _metrics_dir(settings)
     try:
         generated = asyncio.run(bootstrap(settings))
         if generated:
@@ -166,6 +183,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sandbox is not None:
             sandbox.terminate()
             sandbox.wait(10)
+        if made_metrics_dir is not None:
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
     return 0
 
 

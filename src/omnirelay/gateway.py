@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from omnirelay import __version__
 from omnirelay.billing import Ledger, Usage
 from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
 from omnirelay.channels import load_channels, upsert_channels
@@ -20,7 +21,11 @@ from omnirelay.formats.midjourney import actions as mj_actions
 from omnirelay.formats.midjourney import render as mj_render
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
+from omnirelay.observability.metrics import Sample
+from omnirelay.observability.observer import Observer
+from omnirelay.observability.sampling import channel_states, pool_use
 from omnirelay.outbound import GuardedClient, OutboundPolicy
+from omnirelay.platform.auth_throttle import AuthThrottle
 from omnirelay.platform.bus import Bus, RedisBus
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import LimitBackend, Scope
@@ -151,6 +156,7 @@ def _task_engine(
     limiter: Limiter | None = None,
     outbound: GuardedClient | None = None,
     box: SecretBox | None = None,
+    observer: Observer | None = None,
 ) -> TaskEngine:
     timing = TaskTiming(
         first_poll=settings.task_poll_seconds,
@@ -176,6 +182,7 @@ def _task_engine(
         signing=SigningKeys(db, box, legacy=settings.webhook_legacy_signing)
         if box is not None
         else None,
+        on_finished=observer.task_finished if observer is not None else None,
     )
 
 
@@ -214,6 +221,7 @@ class Gateway:
     limiter: Limiter
     bus: Bus
     outbound: GuardedClient
+    observer: Observer
     redis: RedisLink | None = None
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
     _refresher: asyncio.Task[None] | None = None
@@ -224,6 +232,8 @@ class Gateway:
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
         db = await open_database(settings.resolved_database_url, migrate=False)
+        observer = Observer(__version__, metrics=settings.metrics)
+        tracing = observer.tracing
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -235,6 +245,8 @@ class Gateway:
             timeout=timeout,
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
+            # Upstream calls become child spans of the request (or poll) that made them.
+            trace_configs=[tracing.trace_config()] if tracing is not None else None,
         )
         router = Router()
         vendors = default_vendors()
@@ -249,7 +261,8 @@ class Gateway:
         limiter = Limiter(backend)
         box = load_secret_box(settings.secret_key, settings.data_dir)
         engine = _task_engine(
-            settings, db, ledger, router, vendors, session, webhooks, limiter, outbound, box
+            settings, db, ledger, router, vendors, session, webhooks, limiter, outbound, box,
+            observer,
         )
         gateway = cls(
             settings=settings,
@@ -257,7 +270,9 @@ class Gateway:
             box=box,
             session=session,
             vendors=vendors,
-            keys=KeyCache(db, settings.cache_ttl_seconds),
+            keys=KeyCache(
+                db, settings.cache_ttl_seconds, AuthThrottle(settings.auth_failures_per_minute)
+            ),
             ledger=ledger,
             usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
             router=router,
@@ -267,6 +282,7 @@ class Gateway:
             limiter=limiter,
             bus=bus,
             outbound=outbound,
+            observer=observer,
             redis=link,
         )
         await gateway.reload()
@@ -274,8 +290,9 @@ class Gateway:
         await bus.start()
         gateway.usage.start()
         gateway._webhooks = webhooks
-        gateway._poller = Poller(engine)
+        gateway._poller = Poller(engine, span=tracing.span if tracing is not None else None)
         gateway._poller.start()
+        observer.start(db, gateway.sample)
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
         if settings.usage_retention_days > 0:
             gateway._retention = asyncio.create_task(gateway._retention_loop(), name="retention")
@@ -324,6 +341,23 @@ class Gateway:
         elif topic == "catalogue":
             await self.reload()
 
+    def sample(self) -> Sample:
+        """This process's figures, for the metrics (``observability``)."""
+        pending, lag = self.usage.backlog()
+        checked_out, size = pool_use(self.db.engine.sync_engine)
+        throttle = self.keys.throttle
+        return Sample(
+            channels=channel_states(self.router),
+            usage_pending=pending,
+            usage_lag_seconds=lag,
+            pool_checked_out=checked_out,
+            pool_size=size,
+            rate_limit_refusals=self.limiter.refusals,
+            auth_refusals=throttle.refusals if throttle is not None else 0,
+            auth_failures=throttle.failures if throttle is not None else 0,
+            webhooks_pending=self._webhooks.pending if self._webhooks is not None else 0,
+        )
+
     def health(self) -> dict[str, str]:
         """``status`` is ``degraded`` while a configured Redis is unreachable."""
         redis = self.redis.status if self.redis is not None else "off"
@@ -352,6 +386,7 @@ class Gateway:
                 log.exception("reloading channels failed; keeping the previous state")
 
     async def close(self) -> None:
+        await self.observer.stop()
         if self._poller is not None:
             await self._poller.stop()
         if self._webhooks is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import AuthenticationFailed, PermissionDenied
+from omnirelay.platform.auth_throttle import AuthThrottle
 from omnirelay.platform.context import current
 from omnirelay.platform.limits.base import Limits, Scope, limits_from_json, scopes_for
 from omnirelay.store import Database, api_keys, groups, users
@@ -233,12 +234,17 @@ async def ensure_admin_key(db: Database, raw: str | None) -> str | None:
 
 
 class KeyCache:
-    """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds."""
+    """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds.
 
-    def __init__(self, db: Database, ttl: float) -> None:
+    Keys are found by their SHA-256 digest (in the cache and the database), never compared
+    as text, so how long a lookup takes says nothing about a guess; wrong keys count against
+    the client's address (``platform.auth_throttle``)."""
+
+    def __init__(self, db: Database, ttl: float, throttle: AuthThrottle | None = None) -> None:
         self._db = db
         self._ttl = ttl
         self._entries: dict[str, tuple[float, KeyRecord]] = {}
+        self.throttle = throttle
 
     def invalidate(self) -> None:
         self._entries.clear()
@@ -250,6 +256,10 @@ class KeyCache:
                 "missing API key: send it as 'Authorization: Bearer <key>'",
                 code="missing_api_key",
             )
+        context = current()
+        address = context.ip if context is not None else None
+        if self.throttle is not None:
+            self.throttle.check(address)
         digest = hash_key(raw)
         now = time.monotonic()
         entry = self._entries.get(digest)
@@ -259,6 +269,8 @@ class KeyCache:
                     await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))
                 ).first()
             if row is None:
+                if self.throttle is not None:
+                    self.throttle.failed(address)
                 raise AuthenticationFailed("invalid API key")
             if len(self._entries) > 100_000:
                 self._entries.clear()
@@ -269,7 +281,6 @@ class KeyCache:
             raise AuthenticationFailed("this API key is disabled", code="api_key_disabled")
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             raise AuthenticationFailed("this API key has expired", code="api_key_expired")
-        context = current()
         if context is not None:
             record.check_address(context.ip)
             context.key = record

@@ -72,6 +72,10 @@ class Router:
         self._by_model = dict(by_model)
         self._by_id = {channel.id: channel for group in by_model.values() for channel in group}
 
+    def channels(self) -> list[Channel]:
+        """Every enabled channel (for the metrics and the status page)."""
+        return list(self._by_id.values())
+
     def channel(self, channel_id: int) -> Channel | None:
         """An enabled channel by id (asynchronous tasks go back to the channel that runs them)."""
         return self._by_id.get(channel_id)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -277,12 +278,21 @@ class UsageWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._oldest: float | None = None  # monotonic time the oldest pending record came
 
     def record(self, event: UsageEvent) -> None:
         """Queue a record; never blocks, never fails the request."""
+        if not self._pending:
+            self._oldest = time.monotonic()
         self._pending.append(event)
         if len(self._pending) >= MAX_BATCH:
             self._wake.set()
+
+    def backlog(self) -> tuple[int, float]:
+        """Records not yet written, and how long the oldest has waited (the writer's lag)."""
+        oldest = self._oldest
+        lag = time.monotonic() - oldest if oldest is not None and self._pending else 0.0
+        return len(self._pending), lag
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
@@ -318,9 +328,11 @@ class UsageWriter:
             return
         batch, self._pending = self._pending, []
         credits, self._credits = self._credits, defaultdict(int)
+        oldest = self._oldest
         try:
             await self._write(batch, credits)
         except BaseException:
+            self._oldest = oldest
             self._pending[:0] = batch  # keep them for the next attempt
             for account, amount in credits.items():
                 self._credits[account] += amount

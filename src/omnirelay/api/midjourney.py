@@ -88,6 +88,11 @@ def _error_response(error: GatewayError, *, task_route: bool) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
+def error_response(error: GatewayError) -> web.Response:
+    """An error before any route ran (limits, throttling): as a submission answers it."""
+    return _error_response(error, task_route=False)
+
+
 def mj_errors(*, task_route: bool = False) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:

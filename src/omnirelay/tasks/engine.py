@@ -119,6 +119,7 @@ class TaskEngine:
         limiter: Limiter | None = None,
         outbound: OutboundPolicy | None = None,
         signing: SigningKeys | None = None,
+        on_finished: Callable[[Task], None] | None = None,
     ) -> None:
         self.store = store
         self.timing = timing
@@ -135,6 +136,7 @@ class TaskEngine:
         # Callback URLs are checked at submission (a clear 400), and again at each delivery.
         self._outbound = outbound
         self._signing = signing
+        self._on_finished = on_finished  # the metrics: every task that ended, once
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -273,6 +275,7 @@ class TaskEngine:
         )
         finished = await self.store.finish(task, outcome)
         if finished is not None:
+            self._ended(finished)
             await self._notify(finished)
         return finished
 
@@ -366,6 +369,7 @@ class TaskEngine:
             )
             finished = await self.store.finish(task, outcome)
             if finished is not None:
+                self._ended(finished)
                 if self._limiter is not None:
                     self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
                 await self._notify(finished)
@@ -446,6 +450,10 @@ class TaskEngine:
         """One fact about a task (``seed``) that its vendor gives on demand."""
         channel, vendor, upstream_id = self._interactive(task)
         return await vendor.task_fact(self._session, channel, upstream_id, name)
+
+    def _ended(self, task: Task) -> None:
+        if self._on_finished is not None:
+            self._on_finished(task)
 
     async def _notify(self, task: Task) -> None:
         # A task the vendor never accepted was answered with an error, not an id: no callbacks.

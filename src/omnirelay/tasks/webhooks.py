@@ -63,6 +63,11 @@ class WebhookSender:
         self._last: dict[str, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
 
+    @property
+    def pending(self) -> int:
+        """Deliveries queued or retrying in this process."""
+        return len(self._running)
+
     def send(self, task_id: str, url: str, body: bytes, key: bytes | None) -> None:
         """Queue one delivery (unsigned if ``key`` is None); returns at once."""
         previous = self._last.get(task_id)

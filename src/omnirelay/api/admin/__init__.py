@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from omnirelay.api import account
-from omnirelay.api.admin import audit, channels, codes, keys, models, usage, users
+from omnirelay.api.admin import audit, channels, codes, keys, models, status, usage, users
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
 
@@ -19,6 +19,7 @@ ROUTES: tuple[Route, ...] = (
     *models.ROUTES,
     *usage.ROUTES,
     *audit.ROUTES,
+    *status.ROUTES,
 )
 
 # The user-facing account endpoints, described in the same document.
