@@ -2,7 +2,9 @@
 set: a server span per request, a client span per upstream call under it (through aiohttp's
 trace hooks, so every vendor adapter is covered), and a span per task poll with the poller's
 upstream calls under it. Spans go out over OTLP/HTTP (protobuf) in batches, configured by the
-standard ``OTEL_*`` variables. Without the variable nothing of OpenTelemetry is imported.
+standard ``OTEL_*`` variables. It needs the ``otel`` extra; without the variable this module
+imports nothing of OpenTelemetry (redis-py imports OpenTelemetry's metrics API by itself when
+the package is installed; it sends nothing unless configured).
 
 Spans carry no secret: upstream URLs lose their query (Gemini's key may travel there), and
 failures are named by their type only.
@@ -10,6 +12,7 @@ failures are named by their type only.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +21,8 @@ from typing import Any
 
 import aiohttp
 from yarl import URL
+
+log = logging.getLogger(__name__)
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -35,10 +40,17 @@ class Tracing:
         env = os.environ if env is None else env
         if not any(env.get(name) for name in ENDPOINT_VARIABLES):
             return None
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError:
+            log.warning(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set, but OpenTelemetry is not installed: "
+                "pip install 'omnirelay[otel]' to send traces"
+            )
+            return None
 
         resource = Resource.create(
             {"service.name": env.get("OTEL_SERVICE_NAME", "omnirelay"), "service.version": version}
