@@ -56,7 +56,9 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def configure(level: str = "INFO", style: str = "auto", stream: TextIO | None = None) -> None:
+def configure(
+    level: str = "INFO", style: str = "auto", stream: TextIO | None = None
+) -> logging.handlers.QueueListener:
     """The process's logging: ``style`` json, text, or auto (text on a terminal).
 
     Records are formatted and written by a thread of their own (a queue in between), so a
@@ -66,7 +68,7 @@ def configure(level: str = "INFO", style: str = "auto", stream: TextIO | None = 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(TextFormatter() if as_text else JsonFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, handler)
+    listener = _Writer(records, handler)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -76,6 +78,15 @@ def configure(level: str = "INFO", style: str = "auto", stream: TextIO | None = 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     listener.start()
     atexit.register(listener.stop)
+    return listener
+
+
+class _Writer(logging.handlers.QueueListener):
+    """The writing thread; stopping it twice (a test, then the exit) is harmless."""
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            super().stop()
 
 
 class _Enqueue(logging.handlers.QueueHandler):
