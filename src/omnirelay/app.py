@@ -68,4 +68,5 @@ def build_app(settings: Settings) -> web.Application:
     suno_api.add_routes(app)
     ideogram_api.add_routes(app)
     midjourney_api.add_routes(app)
+    admin.add_fallback(app)  # last: unknown /admin paths answer in the envelope
     return app

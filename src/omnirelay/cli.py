@@ -191,7 +191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from omnirelay.sandbox.app import build_sandbox_app
 
-    print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
+    # The key itself stays out of the log (logs are scanned for secrets): its start suffices.
+    print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key[:6]}…)", flush=True)
     web.run_app(
         build_sandbox_app(
             args.key,

@@ -132,6 +132,7 @@ _ENV_NAMES: dict[str, str] = {
     "redis_url": "OMNIRELAY_REDIS_URL",
     "secret_key": "OMNIRELAY_SECRET_KEY",
     "sandbox_port": "OMNIRELAY_SANDBOX_PORT",
+    "sandbox_key": "OMNIRELAY_SANDBOX_KEY",
     "max_body_bytes": "OMNIRELAY_MAX_BODY_BYTES",
     "upstream_read_timeout": "OMNIRELAY_UPSTREAM_TIMEOUT",
     "sandbox_kling_access_key": "OMNIRELAY_SANDBOX_KLING_ACCESS_KEY",

@@ -10,6 +10,8 @@ from omnirelay.api import account
 from omnirelay.api.admin import audit, channels, codes, keys, models, status, usage, users
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
+from omnirelay.api.openai import openai_errors
+from omnirelay.errors import NotFound
 
 ROUTES: tuple[Route, ...] = (
     *keys.ROUTES,
@@ -54,10 +56,20 @@ async def openapi(request: web.Request) -> web.StreamResponse:
     return encode(document(ROUTES, ACCOUNT))
 
 
+@openai_errors
+async def unknown_route(request: web.Request) -> web.StreamResponse:
+    raise NotFound(f"no such admin route: {request.method} {request.path}"[:300])
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/openapi.json", openapi)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, endpoint(route))
 
 
-__all__ = ["ROUTES", "add_routes"]
+def add_fallback(app: web.Application) -> None:
+    """Any other /admin path: a 404 in the envelope (registered after every other route)."""
+    app.router.add_route("*", "/admin/{tail:.*}", unknown_route)
+
+
+__all__ = ["ROUTES", "add_fallback", "add_routes"]
