@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck services bench install clean
+.PHONY: run demo test lint typecheck services bench install clean fuzz bench-observability
 
 install: $(STAMP)
 
@@ -34,6 +34,18 @@ test: install services lint typecheck
 
 bench: install
 	bash benchmarks/run.sh
+
+# The long fuzz run (issue 14): schemathesis with many more cases per operation, hypothesis
+# with its "fuzz" profile; `make test` runs the same tests, bounded. Figures: fuzz-report.json.
+fuzz: install services
+	OMNIRELAY_FUZZ_EXAMPLES=$${OMNIRELAY_FUZZ_EXAMPLES:-150} HYPOTHESIS_PROFILE=fuzz \
+	OMNIRELAY_FUZZ_REPORT=$${OMNIRELAY_FUZZ_REPORT:-$(CURDIR)/fuzz-report.json} \
+	$(BIN)/pytest -p no:cacheprovider -o timeout=3600 tests/fuzz \
+	  tests/formats/test_translation_properties.py tests/formats/test_robustness_properties.py
+
+# What metrics and access logs cost the hot path, before (main) and after: benchmarks/results/.
+bench-observability: install
+	bash benchmarks/observability.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
