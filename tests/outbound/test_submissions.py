@@ -7,6 +7,7 @@ by the guard, and the network fence would stop a request that slipped through an
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.support import kling, midjourney, suno
@@ -66,3 +67,15 @@ def test_suno_refuses_the_notify_hook_with_its_word(gateway: GatewayProcess) -> 
     body = response.json()
     assert body["code"] == "invalid_request" and body["message"].startswith("notify_hook: ")
     assert gateway.key_info(key_id)["quota_remaining_micro_usd"] == 5_000_000
+
+
+def test_the_image_proxy_serves_media_never_a_page(gateway: GatewayProcess) -> None:
+    """Result files come from the vendor through the guard and are served from the gateway's
+    own origin: with a policy that no page can run under."""
+    key, _ = gateway.create_key("proxy-headers", quota_usd=5)
+    task_id = midjourney.submit(gateway, "/mj/submit/imagine", key, {"prompt": "a quiet pier"})
+    task = midjourney.wait_task(gateway, key, task_id)
+    image = httpx.get(task["imageUrl"], timeout=30)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert "sandbox" in image.headers["Content-Security-Policy"]
+    assert image.headers["X-Content-Type-Options"] == "nosniff"

@@ -15,7 +15,16 @@ from omnirelay.outbound import GuardedClient, UnsafeUrl
 CHUNK = 64 * 1024
 FETCH_SECONDS = 300.0
 MAX_BYTES = 256 * 1024 * 1024
-_PASSED_HEADERS = ("Content-Type", "Content-Length", "Last-Modified", "ETag")
+_PASSED_HEADERS = ("Content-Length", "Last-Modified", "ETag")
+_MEDIA = ("image/", "video/", "audio/")
+# The file is served from the gateway's own origin (where the console lives): whatever a
+# vendor sends, it is never run as a page there.
+_SAFE = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; media-src 'self'; sandbox"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 async def relay_file(request: web.Request, client: GuardedClient, url: str) -> web.StreamResponse:
@@ -28,6 +37,13 @@ async def relay_file(request: web.Request, client: GuardedClient, url: str) -> w
             declared = upstream.content_length
             if declared is not None and declared > MAX_BYTES:
                 raise web.HTTPBadGateway(text="the vendor's file is too large to relay")
+            kind = upstream.headers.get("Content-Type", "")
+            if kind.startswith(_MEDIA):
+                response.content_type = kind.split(";", 1)[0].strip()
+            else:  # not a picture, sound or film: a download, never a page
+                response.content_type = "application/octet-stream"
+                response.headers["Content-Disposition"] = "attachment"
+            response.headers.update(_SAFE)
             for name in _PASSED_HEADERS:
                 value = upstream.headers.get(name)
                 # A body the client session decompressed no longer has the upstream's length.

@@ -111,8 +111,10 @@ def _finish_span(
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer: its request id, the rate-limit headers of a limited key, ``Retry-After``
-    on a refusal, and the time its first byte left."""
+    on a refusal, ``nosniff`` (a JSON answer is never sniffed into a page), and the time its
+    first byte left."""
     request[PREPARED] = time.perf_counter()
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     found = context.current()
     if found is None:
         return
