@@ -3,26 +3,13 @@ the real admin key, on a gateway of its own (the fuzzer changes what it finds)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.fuzzing import fuzz
-from tests.support.servers import ADMIN_KEY, GatewayProcess, start_gateway
-
-
-@pytest.fixture(scope="module")
-def target(
-    new_database_url: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    url = new_database_url("sqlite")  # type: ignore[operator]
-    process = start_gateway(url, tmp_path_factory.mktemp("fuzz-admin"))
-    try:
-        yield process
-    finally:
-        process.stop()
+from tests.support.servers import ADMIN_KEY, GatewayProcess
 
 
 def known_secrets(gateway: GatewayProcess) -> list[str]:

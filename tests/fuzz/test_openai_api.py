@@ -6,7 +6,6 @@ sandbox), not only the model lookup."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.test_admin_api import known_secrets
 from tests.support.fuzzing import fuzz
-from tests.support.servers import GatewayProcess, start_gateway
+from tests.support.servers import GatewayProcess
 
 DOCUMENT = Path(__file__).parents[1] / "fixtures" / "openai_openapi" / "openapi.json"
 # Real models for each operation's ``model`` field (OpenAI's own, and others through the pivot).
@@ -29,18 +28,6 @@ MODELS = {
     "/audio/translations": ["whisper-1"],
     "/responses": ["gpt-4o-mini", "claude-sonnet-4-20250514", "gemini-2.0-flash"],
 }
-
-
-@pytest.fixture(scope="module")
-def target(
-    new_database_url: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
-    url = new_database_url("sqlite")  # type: ignore[operator]
-    process = start_gateway(url, tmp_path_factory.mktemp("fuzz-openai"))
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def test_the_document_is_the_trimmed_official_one() -> None:

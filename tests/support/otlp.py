@@ -3,9 +3,7 @@ exporter sends it) and keeps the spans, for tests to look at."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tests.support.postgres import free_port
+from tests.support.threaded import serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,6 @@ class Collector:
 def otlp_collector() -> Iterator[Collector]:
     port = free_port()
     collector = Collector(endpoint=f"http://127.0.0.1:{port}")
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runners: list[web.AppRunner] = []
 
     async def traces(request: web.Request) -> web.Response:
         body = await request.read()
@@ -87,27 +83,7 @@ def otlp_collector() -> Iterator[Collector]:
         answer = ExportTraceServiceResponse().SerializeToString()
         return web.Response(body=answer, content_type="application/x-protobuf")
 
-    async def start() -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/traces", traces)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/traces", traces)
+    with serve_in_thread(app, port):
         yield collector
-    finally:
-        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tests.support.postgres import free_port
+from tests.support.threaded import serve_in_thread
 
 
 @dataclass
@@ -54,9 +53,6 @@ class Receiver:
 def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
     port = free_port()
     receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", fail_first=fail_first)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner_box: list[web.AppRunner] = []
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -66,27 +62,7 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[Receiver]:
         receiver.calls.append(Received(body, dict(request.headers)))
         return web.Response(text="ok")
 
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runner_box.append(runner)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    with serve_in_thread(app, port):
         yield receiver
-    finally:
-        asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
