@@ -60,7 +60,7 @@ git archive "$BASE_REV" src | tar -x -C "$BASE_SRC"
 ADMIN_KEY=sk-or-bench-admin-0123456789
 run_config() {  # run_config NAME PYTHONPATH [ENV=VALUE...]
   local name=$1 pythonpath=$2; shift 2
-  local data=$TMP/$name-data
+  local data=$TMP/$name-$round-data  # a fresh database each round
   mkdir -p "$data"
   local envs=(OMNIRELAY_DATA_DIR="$data" OMNIRELAY_ADMIN_KEY=$ADMIN_KEY PYTHONPATH="$pythonpath" "$@")
   local key

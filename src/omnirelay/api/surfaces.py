@@ -43,11 +43,21 @@ _PREFIXES: tuple[tuple[str, Surface], ...] = (
     ("/console", Surface("console", _openai)),
 )
 _GEMINI = _PREFIXES[2][1]
+_GEMINI_METHODS = frozenset(
+    {
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "embedContent",
+        "batchEmbedContents",
+    }
+)
 
 
 def surface_of(path: str) -> Surface:
-    # Gemini's methods live under /v1/models/{model}:{method} too (its v1 API).
-    if path.startswith("/v1/models/") and ":" in path:
+    # Gemini's methods live under /v1/models/{model}:{method} too (its v1 API); OpenAI's
+    # fine-tuned model ids have colons of their own (ft:gpt-4o:org::id).
+    if path.startswith("/v1/models/") and path.rsplit(":", 1)[-1] in _GEMINI_METHODS:
         return _GEMINI
     for prefix, surface in _PREFIXES:
         if path.startswith(prefix):
