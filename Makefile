@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck services bench install clean docs reliability
+.PHONY: run demo test lint typecheck services bench install clean docs reliability fuzz bench-observability
 
 # The user documentation (served at /docs/): rebuilt when a page, a sample or the code its
 # tables are generated from changed.
@@ -57,6 +57,18 @@ reliability: install services
 	$(BIN)/pytest -m "" tests/test_fault_matrix.py tests/test_billing_audit.py \
 		tests/test_channel_health.py tests/test_shutdown.py tests/test_nodes.py \
 		tests/test_webhook_outbox.py tests/test_health.py
+
+# The long fuzz run (issue 14): schemathesis with many more cases per operation, hypothesis
+# with its "fuzz" profile; `make test` runs the same tests, bounded. Figures: fuzz-report.json.
+fuzz: install services
+	OMNIRELAY_FUZZ_EXAMPLES=$${OMNIRELAY_FUZZ_EXAMPLES:-150} HYPOTHESIS_PROFILE=fuzz \
+	OMNIRELAY_FUZZ_REPORT=$${OMNIRELAY_FUZZ_REPORT:-$(CURDIR)/fuzz-report.json} \
+	$(BIN)/pytest -p no:cacheprovider -o timeout=3600 tests/fuzz \
+	  tests/formats/test_translation_properties.py tests/formats/test_robustness_properties.py
+
+# What metrics and access logs cost the hot path, before (main) and after: benchmarks/results/.
+bench-observability: install
+	bash benchmarks/observability.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/omnirelay/docs_site

@@ -11,12 +11,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+from tests.support.netfence import sitecustomize as netfence
 from tests.support.postgres import PostgresServer, create_database, start_postgres
 from tests.support.redis import RedisServer, start_redis
 from tests.support.servers import GatewayProcess, start_gateway
 
 BACKENDS = ["sqlite", "postgres"]
+
+# No test may reach another machine, whatever the code under test does (netfence's docstring).
+netfence.install()
+
+# Property-based tests: a bounded run in `make test`, a long one in `make fuzz`
+# (HYPOTHESIS_PROFILE=fuzz). No deadline: the machine is shared, timings say nothing here.
+settings.register_profile(
+    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 
-from omnirelay.tasks.webhooks import SIGNATURE_HEADER
 from tests.support.kling import TEXT2VIDEO, post, submit, wait_task
-from tests.support.receiver import Received, webhook_receiver
+from tests.support.receiver import Received, signed_with, webhook_receiver
 from tests.support.servers import GatewayProcess
-
-
-def _verify(api_key: str, call: Received) -> bool:
-    """What a user does: HMAC-SHA256 keyed with sha256(api key) hex over "<t>." + body."""
-    header = call.headers[SIGNATURE_HEADER]
-    fields = dict(part.split("=", 1) for part in header.split(","))
-    secret = hashlib.sha256(api_key.encode()).hexdigest().encode()
-    expected = hmac.new(secret, f"{fields['t']}.".encode() + call.body, hashlib.sha256)
-    recent = abs(time.time() - int(fields["t"])) < 300
-    return recent and hmac.compare_digest(expected.hexdigest(), fields["v1"])
 
 
 def _finished(calls: list[Received]) -> bool:
@@ -45,11 +32,13 @@ def test_webhooks_are_delivered_in_order_and_signed(gateway: GatewayProcess) -> 
     assert all(e["code"] == 0 and e["data"]["task_id"] == task_id for e in envelopes)
     assert all(e["data"]["task_info"] == {"external_task_id": "e1"} for e in envelopes)
     assert envelopes[-1]["data"]["task_result"] == done["task_result"]
-    assert all(_verify(key, c) for c in calls)
+    assert all(signed_with(gateway.webhook_secret(key), c) for c in calls)
     # A receiver holding another key (or a tampered body) rejects the call.
     other, _ = gateway.create_key("someone-else")
-    assert not _verify(other, calls[0])
-    assert not _verify(key, Received(calls[0].body + b" ", calls[0].headers))
+    assert not signed_with(gateway.webhook_secret(other), calls[0])
+    assert not signed_with(
+        gateway.webhook_secret(key), Received(calls[0].body + b" ", calls[0].headers)
+    )
 
 
 def test_webhooks_are_retried_until_accepted(gateway: GatewayProcess) -> None:
@@ -66,7 +55,7 @@ def test_webhooks_are_retried_until_accepted(gateway: GatewayProcess) -> None:
     assert statuses in (["submitted", "processing", "failed"], ["submitted", "failed"]), statuses
     failed = json.loads(calls[-1].body)["data"]
     assert "[sandbox-fail]" in failed["task_status_msg"]
-    assert all(_verify(key, c) for c in calls)
+    assert all(signed_with(gateway.webhook_secret(key), c) for c in calls)
 
 
 def test_a_refused_submission_calls_nobody_back(gateway: GatewayProcess) -> None:

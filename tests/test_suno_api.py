@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import subprocess
 import sys
@@ -12,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.receiver import Received, webhook_receiver
+from tests.support.receiver import signed_with, webhook_receiver
 from tests.support.servers import GatewayProcess
 from tests.support.suno import fetch, mp3_check, post, submit, wait, wait_many
 
@@ -240,13 +238,6 @@ def test_quota_too_low_is_429(gateway: GatewayProcess) -> None:
     assert gateway.key_info(key_id)["quota_remaining_micro_usd"] == 50_000
 
 
-def _verify(key: str, call: Received) -> bool:
-    secret = hashlib.sha256(key.encode()).hexdigest().encode()
-    fields = dict(p.split("=", 1) for p in call.headers["X-Omnirelay-Signature"].split(","))
-    expected = hmac.new(secret, f"{fields['t']}.".encode() + call.body, hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), fields["v1"])
-
-
 def test_notify_hook_gets_signed_task_updates(gateway: GatewayProcess) -> None:
     key, _ = gateway.create_key("suno-hooks", quota_usd=1.0)
     with webhook_receiver() as receiver:
@@ -261,7 +252,7 @@ def test_notify_hook_gets_signed_task_updates(gateway: GatewayProcess) -> None:
     statuses = [b["status"] for b in bodies]
     assert statuses[0] == "SUBMITTED" and statuses[-1] == "SUCCESS", statuses
     assert len(bodies[-1]["data"]) == 2
-    assert all(_verify(key, c) for c in calls)
+    assert all(signed_with(gateway.webhook_secret(key), c) for c in calls)
     assert fetch(gateway, key, task_id)["status"] == "SUCCESS"
 
 

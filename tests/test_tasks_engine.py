@@ -16,6 +16,7 @@ from omnirelay.channels import Channel
 from omnirelay.config import normalize_database_url
 from omnirelay.errors import GatewayError, InvalidRequest, QuotaExceeded, UpstreamError
 from omnirelay.keys import KeyRecord, create_key
+from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.routing import Router
 from omnirelay.store import Database, api_keys, open_database, tasks, usage_records
 from omnirelay.tasks.engine import Submission, TaskEngine, TaskTiming
@@ -125,6 +126,7 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     db = await open_database(url)
     session = aiohttp.ClientSession()
+    outbound = GuardedClient(OutboundPolicy())
     vendor = BatchScriptedVendor() if batching else ScriptedVendor()
     try:
         _, key_id = await create_key(db, name="k", quota=1_000_000)
@@ -135,13 +137,14 @@ async def rig(
             router=Router([_channel(i + 1, priority=-i) for i in range(channels)]),
             vendors={"scripted": vendor},
             session=session,
-            webhooks=WebhookSender(session, db),
+            webhooks=WebhookSender(outbound, db),
             renderers={},
             timing=timing or TaskTiming(first_poll=0, max_poll=0, lease=30, timeout=3600),
         )
         yield Rig(db, engine, vendor, key)
     finally:
         await session.close()
+        await outbound.close()
         await db.close()
 
 

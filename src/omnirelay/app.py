@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -10,16 +10,16 @@ from omnirelay.api import account, admin, anthropic, console, gemini, images, me
 from omnirelay.api import docs as docs_api
 from omnirelay.api import ideogram as ideogram_api
 from omnirelay.api import kling as kling_api
+from omnirelay.api import metrics as metrics_api
 from omnirelay.api import midjourney as midjourney_api
 from omnirelay.api import responses as responses_api
 from omnirelay.api import suno as suno_api
 from omnirelay.api.common import GATEWAY
+from omnirelay.api.middleware import observe, on_prepare
 from omnirelay.api.session import session_credentials
 from omnirelay.config import Settings
 from omnirelay.draining import Drain
 from omnirelay.gateway import Gateway
-from omnirelay.platform import context
-from omnirelay.platform.limits.admission import headers as ratelimit_headers
 
 DRAIN = web.AppKey("drain", Drain)
 
@@ -33,40 +33,32 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-@web.middleware
-async def request_context(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Opens the platform's context of the request (its address, later its rate limits)."""
-    context.begin(request.remote)
-    return await handler(request)
-
-
-async def add_ratelimit_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer to a rate-limited key says how much is left, whatever its surface."""
-    found = context.current()
-    if found is not None and found.decision is not None:
-        response.headers.update(ratelimit_headers(found.decision))
 
 
 def build_app(settings: Settings) -> web.Application:
     """The gateway app. ``gateway.bootstrap`` must have run once against the same database."""
     drain = Drain()
+    # The request's context, header limits, its trace span, metrics and log line (outermost:
+    # a drained request is observed too); then the drain; then a console session's key.
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[drain.middleware(), request_context, session_credentials],
+        middlewares=[observe, drain.middleware(), session_credentials],
     )
     app[DRAIN] = drain
-    app.on_response_prepare.append(add_ratelimit_headers)
+    app.on_response_prepare.append(on_prepare)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         gateway = await Gateway.open(settings)
         app[GATEWAY] = gateway
+        metrics_port = await metrics_api.start_port(gateway, settings)
         yield
+        if metrics_port is not None:
+            await metrics_port.cleanup()
         await gateway.close()
 
     app.cleanup_ctx.append(lifespan)
     app.router.add_get("/healthz", healthz)
+    metrics_api.add_routes(app)
     console.add_routes(app)  # the web console, and signing in to it
     me.add_routes(app)  # a user's own data (/api/me/...)
     account.add_routes(app)  # before openai too: /v1/dashboard/...
@@ -81,4 +73,5 @@ def build_app(settings: Settings) -> web.Application:
     ideogram_api.add_routes(app)
     midjourney_api.add_routes(app)
     docs_api.add_routes(app)
+    admin.add_fallback(app)  # last: unknown /admin paths answer in the envelope
     return app

@@ -12,9 +12,11 @@ import gc
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -40,6 +42,8 @@ from omnirelay.draining import serve
 from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
+from omnirelay.observability import logs
+from omnirelay.observability.metrics import MULTIPROC_ENV, mark_process_dead
 from omnirelay.platform import balances, keyring, users
 from omnirelay.store import channels, open_database
 from omnirelay.store import users as users_table
@@ -58,9 +62,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     app = build_app(settings)
     # Everything imported so far lives as long as the process: keep the cyclic collector from
     # walking it again and again (it cost ~10% of the CPU under load), and collect the young
@@ -140,6 +142,22 @@ def _serve_many(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for worker in workers:
         worker.join()
+        if worker.pid is not None:
+            mark_process_dead(worker.pid)
+
+
+def _metrics_dir(settings: Settings) -> str | None:
+    """Several workers share their metrics through files in one folder, which must be named
+    before any of them starts (prometheus-client reads it once); stale files are removed."""
+    if settings.workers <= 1 or not settings.metrics:
+        return None
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="omnirelay-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return None if given else str(folder)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -151,10 +169,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo=True if args.demo else None,
         sandbox_port=args.sandbox_port,
     )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     sandbox = _start_sandbox(settings) if settings.demo and not args.sandbox_running else None
+    made_metrics_dir = _metrics_dir(settings)
     try:
         generated = asyncio.run(bootstrap(settings))
         if generated:
@@ -174,13 +191,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sandbox is not None:
             sandbox.terminate()
             sandbox.wait(10)
+        if made_metrics_dir is not None:
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
     return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from omnirelay.sandbox.app import build_sandbox_app
 
-    print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key})", flush=True)
+    # The key itself stays out of the log (logs are scanned for secrets): its start suffices.
+    print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key[:6]}…)", flush=True)
     web.run_app(
         build_sandbox_app(
             args.key,
@@ -232,7 +252,12 @@ async def _keys_create(settings: Settings, args: argparse.Namespace) -> str:
             allowed_ips=_names(args.allowed_ips),
             is_admin=args.admin,
         )
-        return (await keyring.create(db, spec)).key
+        created = await keyring.create(
+            db, spec, load_secret_box(settings.secret_key, settings.data_dir)
+        )
+        # The key alone on stdout (scripts read it); its webhook secret beside, on stderr.
+        print(f"webhook signing secret (shown once): {created.webhook_secret}", file=sys.stderr)
+        return created.key
     finally:
         await db.close()
 

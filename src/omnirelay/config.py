@@ -128,6 +128,39 @@ class Settings:
     webhook_give_up_seconds: float = 86400.0
     channels: tuple[ChannelSpec, ...] = ()
     models: tuple[ModelSpec, ...] = ()
+    # Fetches made on a user's behalf (webhooks, result downloads, the image proxy) never reach
+    # private, loopback, link-local, CGNAT, multicast, reserved or metadata addresses; these
+    # entries (an address or CIDR block, optionally ":port") are the operator's exceptions.
+    # The demo adds the sandbox's own address (docs/operators/security.md).
+    outbound_allow: tuple[str, ...] = ()
+    # Webhooks of keys made before per-key signing secrets are signed the old way (keyed with
+    # the key's stored hash) only while this is on; without it they go out unsigned.
+    webhook_legacy_signing: bool = False
+    # Request limits (413 or 400 in the client's own format): JSON bodies of the model
+    # endpoints, admin bodies (uploads and multipart forms may use max_body_bytes), JSON
+    # nesting, one header's size and all headers', an image inlined as base64 or data URL.
+    max_json_body_bytes: int = 32 * 1024 * 1024
+    max_admin_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_header_bytes: int = 8 * 1024
+    max_headers_bytes: int = 32 * 1024
+    max_inline_image_bytes: int = 20 * 1024 * 1024
+    # Failed authentications one client address may make per minute before it is refused.
+    auth_failures_per_minute: int = 30
+    # Logs: level, and "json" (one object a line), "text", or "auto" (text on a terminal).
+    log_level: str = "INFO"
+    log_format: str = "auto"
+    # Prometheus metrics: on the main port at /metrics behind an admin key, or (metrics_port)
+    # on a port of their own without authentication, bound to metrics_host.
+    metrics: bool = True
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+
+    @property
+    def outbound_allow_rules(self) -> tuple[str, ...]:
+        """The allow-list in force: the operator's, and in the demo the sandbox's address."""
+        sandbox = (f"127.0.0.1:{self.sandbox_port}",) if self.demo else ()
+        return self.outbound_allow + sandbox
 
     @property
     def resolved_database_url(self) -> str:
@@ -146,6 +179,7 @@ _ENV_NAMES: dict[str, str] = {
     "redis_url": "OMNIRELAY_REDIS_URL",
     "secret_key": "OMNIRELAY_SECRET_KEY",
     "sandbox_port": "OMNIRELAY_SANDBOX_PORT",
+    "sandbox_key": "OMNIRELAY_SANDBOX_KEY",
     "max_body_bytes": "OMNIRELAY_MAX_BODY_BYTES",
     "upstream_read_timeout": "OMNIRELAY_UPSTREAM_TIMEOUT",
     "sandbox_kling_access_key": "OMNIRELAY_SANDBOX_KLING_ACCESS_KEY",
@@ -174,6 +208,20 @@ _ENV_NAMES: dict[str, str] = {
     "node_dead_seconds": "OMNIRELAY_NODE_DEAD_SECONDS",
     "webhook_retry_seconds": "OMNIRELAY_WEBHOOK_RETRY_SECONDS",
     "webhook_give_up_seconds": "OMNIRELAY_WEBHOOK_GIVE_UP_SECONDS",
+    "outbound_allow": "OMNIRELAY_OUTBOUND_ALLOW",
+    "webhook_legacy_signing": "OMNIRELAY_WEBHOOK_LEGACY_SIGNING",
+    "max_json_body_bytes": "OMNIRELAY_MAX_JSON_BODY_BYTES",
+    "max_admin_body_bytes": "OMNIRELAY_MAX_ADMIN_BODY_BYTES",
+    "max_json_depth": "OMNIRELAY_MAX_JSON_DEPTH",
+    "max_header_bytes": "OMNIRELAY_MAX_HEADER_BYTES",
+    "max_headers_bytes": "OMNIRELAY_MAX_HEADERS_BYTES",
+    "max_inline_image_bytes": "OMNIRELAY_MAX_INLINE_IMAGE_BYTES",
+    "auth_failures_per_minute": "OMNIRELAY_AUTH_FAILURES_PER_MINUTE",
+    "log_level": "OMNIRELAY_LOG_LEVEL",
+    "log_format": "OMNIRELAY_LOG_FORMAT",
+    "metrics": "OMNIRELAY_METRICS",
+    "metrics_port": "OMNIRELAY_METRICS_PORT",
+    "metrics_host": "OMNIRELAY_METRICS_HOST",
 }
 
 
@@ -188,6 +236,9 @@ def _coerce(name: str, raw: Any) -> Any:
         return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
     if kind == "Path":
         return Path(raw)
+    if kind.startswith("tuple[str"):
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     return str(raw)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from omnirelay import __version__
 from omnirelay.billing import Ledger, Usage
 from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
 from omnirelay.channels import Channel, disable_channel, load_channels, upsert_channels
@@ -25,7 +26,12 @@ from omnirelay.health import Policy, broken_reason
 from omnirelay.keys import KeyCache, KeyRecord, ensure_admin_key
 from omnirelay.metering import Meter
 from omnirelay.nodes import NodeRegistry
+from omnirelay.observability.metrics import Sample
+from omnirelay.observability.observer import Observer
+from omnirelay.observability.sampling import channel_states, pool_use
+from omnirelay.outbound import GuardedClient, OutboundPolicy
 from omnirelay.platform import channel_admin
+from omnirelay.platform.auth_throttle import AuthThrottle
 from omnirelay.platform.bus import Bus, RedisBus
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import LimitBackend, Scope
@@ -45,6 +51,7 @@ from omnirelay.tasks.pricing import (
     load_task_prices,
     seed_task_prices,
 )
+from omnirelay.tasks.signing import SigningKeys
 from omnirelay.tasks.store import TaskStore
 from omnirelay.tasks.webhooks import WebhookSender
 from omnirelay.usage import UsageWriter
@@ -154,6 +161,8 @@ def _task_engine(
     session: aiohttp.ClientSession,
     webhooks: WebhookSender,
     limiter: Limiter | None = None,
+    outbound: GuardedClient | None = None,
+    observer: Observer | None = None,
 ) -> TaskEngine:
     timing = TaskTiming(
         first_poll=settings.task_poll_seconds,
@@ -175,6 +184,8 @@ def _task_engine(
         timing=timing,
         progress_webhooks=mj_actions.ACTIONS,
         limiter=limiter,
+        outbound=outbound.policy if outbound is not None else None,
+        on_finished=observer.task_finished if observer is not None else None,
     )
 
 
@@ -231,6 +242,8 @@ class Gateway:
     task_prices: TaskPrices
     limiter: Limiter
     bus: Bus
+    outbound: GuardedClient
+    observer: Observer
     redis: RedisLink | None = None
     nodes: NodeRegistry | None = None
     catalogue: dict[str, ModelInfo] = field(default_factory=dict)
@@ -244,6 +257,8 @@ class Gateway:
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
         db = await open_database(settings.resolved_database_url, migrate=False)
+        observer = Observer(__version__, metrics=settings.metrics)
+        tracing = observer.tracing
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -255,31 +270,47 @@ class Gateway:
             timeout=timeout,
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
+            # Upstream calls become child spans of the request (or poll) that made them.
+            trace_configs=[tracing.trace_config()] if tracing is not None else None,
         )
         router = Router(policy=health_policy(settings))
         vendors = default_vendors()
         registry = NodeRegistry(
-            db, heartbeat=settings.node_heartbeat_seconds, dead_after=settings.node_dead_seconds
+            db,
+            heartbeat=settings.node_heartbeat_seconds,
+            dead_after=settings.node_dead_seconds,
+            version=__version__,
         )
         await registry.join()
         ledger = Ledger(db, registry=registry)
         registry.on_fenced = ledger.forget
+        # Fetches made on a user's behalf have a client (and a connection pool) of their own.
+        outbound = GuardedClient(
+            OutboundPolicy(settings.outbound_allow_rules),
+            connect_timeout=settings.upstream_connect_timeout,
+        )
+        box = load_secret_box(settings.secret_key, settings.data_dir)
         webhooks = WebhookSender(
-            session,
+            outbound,
             db,
+            signing=SigningKeys(box, legacy=settings.webhook_legacy_signing),
             retry_seconds=settings.webhook_retry_seconds,
             give_up_seconds=settings.webhook_give_up_seconds,
         )
         link, backend, bus = await _platform(settings, db)
         limiter = Limiter(backend)
-        engine = _task_engine(settings, db, ledger, router, vendors, session, webhooks, limiter)
+        engine = _task_engine(
+            settings, db, ledger, router, vendors, session, webhooks, limiter, outbound, observer
+        )
         gateway = cls(
             settings=settings,
             db=db,
-            box=load_secret_box(settings.secret_key, settings.data_dir),
+            box=box,
             session=session,
             vendors=vendors,
-            keys=KeyCache(db, settings.cache_ttl_seconds),
+            keys=KeyCache(
+                db, settings.cache_ttl_seconds, AuthThrottle(settings.auth_failures_per_minute)
+            ),
             ledger=ledger,
             usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
             router=router,
@@ -294,6 +325,8 @@ class Gateway:
             task_prices=TaskPrices.builtin(),
             limiter=limiter,
             bus=bus,
+            outbound=outbound,
+            observer=observer,
             redis=link,
             nodes=registry,
         )
@@ -305,8 +338,9 @@ class Gateway:
         gateway.usage.start()
         gateway._webhooks = webhooks
         webhooks.start()
-        gateway._poller = Poller(engine)
+        gateway._poller = Poller(engine, span=tracing.span if tracing is not None else None)
         gateway._poller.start()
+        observer.start(gateway.sample)
         gateway._refresher = asyncio.create_task(gateway._refresh_loop(), name="refresh")
         if settings.usage_retention_days > 0:
             gateway._retention = asyncio.create_task(gateway._retention_loop(), name="retention")
@@ -416,6 +450,23 @@ class Gateway:
         if self._webhooks is not None:
             self._webhooks.wake()
 
+    def sample(self) -> Sample:
+        """This process's figures, for the metrics (``observability``)."""
+        pending, lag = self.usage.backlog()
+        checked_out, size = pool_use(self.db.engine.sync_engine)
+        throttle = self.keys.throttle
+        return Sample(
+            channels=channel_states(self.router),
+            usage_pending=pending,
+            usage_lag_seconds=lag,
+            pool_checked_out=checked_out,
+            pool_size=size,
+            rate_limit_refusals=self.limiter.refusals,
+            auth_refusals=throttle.refusals if throttle is not None else 0,
+            auth_failures=throttle.failures if throttle is not None else 0,
+            webhooks_pending=self._webhooks.pending if self._webhooks is not None else 0,
+        )
+
     def health(self) -> dict[str, str]:
         """``status`` is ``degraded`` while a configured Redis is unreachable."""
         redis = self.redis.status if self.redis is not None else "off"
@@ -444,6 +495,7 @@ class Gateway:
                 log.exception("reloading channels failed; keeping the previous state")
 
     async def close(self) -> None:
+        await self.observer.stop()
         if self._poller is not None:
             await self._poller.stop()
         if self._webhooks is not None:
@@ -468,4 +520,5 @@ class Gateway:
             if self.redis is not None:
                 await self.redis.close()
             await self.session.close()
+            await self.outbound.close()
             await self.db.close()

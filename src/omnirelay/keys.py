@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import AuthenticationFailed, PermissionDenied
+from omnirelay.platform.auth_throttle import AuthThrottle
 from omnirelay.platform.context import current
 from omnirelay.platform.limits.base import Limits, Scope, limits_from_json, scopes_for
 from omnirelay.store import Database, api_keys, groups, users
@@ -180,12 +181,14 @@ async def create_key(
     user_id: int | None = None,
     allowed_ips: Iterable[str] | None = None,
     limits: Limits | None = None,
+    webhook_secret: str | None = None,
 ) -> tuple[str, int]:
     """Store a new key and return (the raw key, its id). The raw key is not kept.
 
     ``quota`` is the key's own cap (None: none); it spends its user's balance. A user key
-    created without ``user_id`` gets a user of its own (unlimited balance). Storage only:
-    ``platform.accounts`` validates what people ask for.
+    created without ``user_id`` gets a user of its own (unlimited balance). ``webhook_secret``
+    is the key's signing secret already encrypted (``tasks.signing``). Storage only:
+    ``platform.keyring`` validates what people ask for.
     """
     raw = raw or new_key()
     async with db.engine.begin() as conn:
@@ -206,6 +209,7 @@ async def create_key(
                 user_id=None if is_admin else user_id,
                 allowed_ips=list(allowed_ips) if allowed_ips is not None else None,
                 limits=msgspec.to_builtins(limits) if limits is not None else None,
+                webhook_secret=webhook_secret,
             )
         )
         key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -230,12 +234,17 @@ async def ensure_admin_key(db: Database, raw: str | None) -> str | None:
 
 
 class KeyCache:
-    """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds."""
+    """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds.
 
-    def __init__(self, db: Database, ttl: float) -> None:
+    Keys are found by their SHA-256 digest (in the cache and the database), never compared
+    as text, so how long a lookup takes says nothing about a guess; wrong keys count against
+    the client's address (``platform.auth_throttle``)."""
+
+    def __init__(self, db: Database, ttl: float, throttle: AuthThrottle | None = None) -> None:
         self._db = db
         self._ttl = ttl
         self._entries: dict[str, tuple[float, KeyRecord]] = {}
+        self.throttle = throttle
 
     def invalidate(self) -> None:
         self._entries.clear()
@@ -247,6 +256,10 @@ class KeyCache:
                 "missing API key: send it as 'Authorization: Bearer <key>'",
                 code="missing_api_key",
             )
+        context = current()
+        address = context.ip if context is not None else None
+        if self.throttle is not None:
+            self.throttle.check(address)
         digest = hash_key(raw)
         now = time.monotonic()
         entry = self._entries.get(digest)
@@ -256,6 +269,8 @@ class KeyCache:
                     await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))
                 ).first()
             if row is None:
+                if self.throttle is not None:
+                    self.throttle.failed(address)
                 raise AuthenticationFailed("invalid API key")
             if len(self._entries) > 100_000:
                 self._entries.clear()
@@ -266,7 +281,6 @@ class KeyCache:
             raise AuthenticationFailed("this API key is disabled", code="api_key_disabled")
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             raise AuthenticationFailed("this API key has expired", code="api_key_expired")
-        context = current()
         if context is not None:
             record.check_address(context.ip)
             context.key = record

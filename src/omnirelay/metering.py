@@ -10,15 +10,26 @@ from dataclasses import dataclass, field
 from omnirelay.billing import Account, Lease, Ledger, Usage, apply_ratio, cost_of
 from omnirelay.catalogue import ModelInfo
 from omnirelay.keys import KeyRecord
+from omnirelay.platform import context
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import Admission
 from omnirelay.usage import UsageEvent, UsageWriter
 
 
-def new_request_id() -> str:
+def make_request_id() -> str:
     # An id, not a secret: the process's PRNG (seeded from os.urandom in every process) spares
     # a getrandom() system call per request.
     return f"req_{random.getrandbits(96):024x}"
+
+
+def new_request_id() -> str:
+    """The id of the request being served (the client's ``x-request-id``, or the one the
+    middleware made), so its answer, usage record and log line agree; a new one outside a
+    request."""
+    found = context.current()
+    if found is not None and found.request_id is not None:
+        return found.request_id
+    return make_request_id()
 
 
 @dataclass(slots=True)
@@ -138,4 +149,12 @@ class Meter:
                 node=self.node,
             )
         )
+        found = context.current()
+        if found is not None:  # what the request's log line and metrics report
+            found.model = self.model.name
+            found.channel_id = channel_id
+            found.prompt_tokens = usage.prompt_tokens if usage else 0
+            found.completion_tokens = usage.completion_tokens if usage else 0
+            found.cost = cost
+            found.first_byte = self.first_byte
         return cost

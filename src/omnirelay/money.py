@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from omnirelay.errors import InvalidRequest
 
 MICRO = 1_000_000
+# Amounts stay well inside a signed 64-bit column once in micro-dollars.
+MAX_USD = Decimal(10) ** 12
 
 
 def usd_to_micro(usd: float | str | Decimal) -> int:
-    """Convert a dollar amount written by a person into micro-dollars, rounding half up."""
-    return int((Decimal(str(usd)) * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """Convert a dollar amount written by a person into micro-dollars, rounding half up;
+    not a number, infinite, or beyond a trillion dollars is an ``InvalidRequest``."""
+    try:
+        amount = Decimal(str(usd))
+        if not amount.is_finite() or abs(amount) > MAX_USD:
+            raise InvalidOperation
+        return int((amount * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidRequest(
+            f"'{str(usd)[:40]}' is not an amount of dollars (a finite number, at most 1e12)"
+        ) from exc
 
 
 def micro_to_usd(micro: int) -> str:

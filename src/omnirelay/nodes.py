@@ -77,9 +77,11 @@ class NodeRegistry:
         *,
         heartbeat: float = 5.0,
         dead_after: float = 30.0,
+        version: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
+        self.version = version
         self.heartbeat = heartbeat
         self.dead_after = dead_after
         self._clock = clock
@@ -97,6 +99,7 @@ class NodeRegistry:
                     id=self.id,
                     host=socket.gethostname()[:200],
                     pid=os.getpid(),
+                    version=self.version[:64],
                     started_ms=now,
                     heartbeat_ms=now,
                 )

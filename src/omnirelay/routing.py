@@ -114,6 +114,10 @@ class Router:
             cooldown=channel.cooldown or self.policy.cooldown,
         )
 
+    def channels(self) -> list[Channel]:
+        """Every enabled channel (for the metrics and the status page)."""
+        return list(self._by_id.values())
+
     def channel(self, channel_id: int) -> Channel | None:
         """An enabled channel by id (asynchronous tasks go back to the channel that runs them)."""
         return self._by_id.get(channel_id)

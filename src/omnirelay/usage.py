@@ -348,17 +348,23 @@ class UsageWriter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pruned = time.monotonic()
+        self._oldest: float | None = None  # monotonic time the oldest pending record came
 
     def record(self, event: UsageEvent) -> None:
         """Queue a record; never blocks, never fails the request."""
+        if not self._pending and not self._unsure:
+            self._oldest = time.monotonic()
         self._pending.append(event)
         if len(self._pending) >= MAX_BATCH:
             self._wake.set()
 
-    @property
-    def backlog(self) -> int:
-        """Records not written yet (the database may be away)."""
-        return len(self._pending) + sum(len(b.events) for b in self._unsure)
+    def backlog(self) -> tuple[int, float]:
+        """Records not yet written (the database may be away), and how long the oldest has
+        waited (the writer's lag)."""
+        count = len(self._pending) + sum(len(b.events) for b in self._unsure)
+        oldest = self._oldest
+        lag = time.monotonic() - oldest if oldest is not None and count else 0.0
+        return count, lag
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-writer")

@@ -48,6 +48,7 @@ def built_site() -> BuiltSite:
 class Reader:
     key: str
     user_id: int
+    webhook_secret: str
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def reader(gateway: GatewayProcess) -> Reader:
         json={"name": "docs", "user_id": user.json()["id"], "limits": {"rpm": 100_000}},
     )
     key.raise_for_status()
-    return Reader(key.json()["key"], user.json()["id"])
+    return Reader(key.json()["key"], user.json()["id"], key.json()["webhook_secret"])
 
 
 @pytest.fixture(scope="session")

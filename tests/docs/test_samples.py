@@ -53,6 +53,8 @@ def outcomes(
             "OMNIRELAY_ADMIN_KEY": gateway.admin_key,
             "OMNIRELAY_DATABASE_URL": gateway.database_url,
             "OMNIRELAY_DATA_DIR": str(gateway.data_dir),
+            # The help page's webhook receiver: the secret shown with the reader's key.
+            "OMNIRELAY_WEBHOOK_SECRET": reader.webhook_secret,
         },
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import hashlib
+import hmac
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,12 +12,25 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tests.support.postgres import free_port
+from tests.support.threaded import serve_in_thread
 
 
 @dataclass
 class Received:
     body: bytes
     headers: dict[str, str]
+
+
+def signed_with(secret: str, call: Received, tolerance: float = 300) -> bool:
+    """What a receiver does: ``X-Omnirelay-Signature: t=<unix>,v1=<hex>``, the hex being
+    HMAC-SHA256 keyed with the key's webhook secret over ``"<t>." + body``, and recent."""
+    header = call.headers.get("X-Omnirelay-Signature")
+    if header is None:
+        return False
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + call.body, hashlib.sha256)
+    recent = abs(time.time() - int(fields["t"])) < tolerance
+    return recent and hmac.compare_digest(expected.hexdigest(), fields.get("v1", ""))
 
 
 @dataclass
@@ -42,9 +55,6 @@ class Receiver:
 def webhook_receiver(fail_first: int = 0, port: int | None = None) -> Iterator[Receiver]:
     port = port or free_port()
     receiver = Receiver(url=f"http://127.0.0.1:{port}/hook", fail_first=fail_first)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runner_box: list[web.AppRunner] = []
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -55,27 +65,7 @@ def webhook_receiver(fail_first: int = 0, port: int | None = None) -> Iterator[R
         receiver.calls.append(Received(body, dict(request.headers)))
         return web.Response(text="ok")
 
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runner_box.append(runner)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    with serve_in_thread(app, port):
         yield receiver
-    finally:
-        asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -17,6 +17,14 @@ from tests.support.postgres import free_port
 
 ADMIN_KEY = "sk-or-test-admin-0123456789"
 _SERIAL = itertools.count(1)
+# Every Python process a test starts loads the network fence (loopback only; netfence/).
+NETFENCE = str(Path(__file__).parent / "netfence")
+
+
+def fenced_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the network fence on the Python path of the processes it starts."""
+    path = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": NETFENCE + (os.pathsep + path if path else "")}
 
 
 def wait_healthy(
@@ -49,6 +57,8 @@ class GatewayProcess:
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     admin_key: str = ADMIN_KEY
+    # raw key -> its webhook signing secret, as the creation answered it (shown once)
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def v1(self) -> str:
@@ -75,7 +85,12 @@ class GatewayProcess:
         response = self.admin("POST", "/admin/keys", json=body)
         response.raise_for_status()
         data = response.json()
+        self.webhook_secrets[data["key"]] = data["webhook_secret"]
         return data["key"], data["id"]
+
+    def webhook_secret(self, key: str) -> str:
+        """The signing secret of a key this process created."""
+        return self.webhook_secrets[key]
 
     def key_info(self, key_id: int) -> dict[str, Any]:
         response = self.admin("GET", f"/admin/keys/{key_id}")
@@ -150,8 +165,14 @@ def start_gateway(
         # Tests share a gateway and inject upstream faults into its one channel per vendor: no
         # circuit opens here (circuits are tested on gateways of their own, which set this).
         "OMNIRELAY_CHANNEL_FAILURES": "1000000",
+        # Webhook receivers of the tests listen on loopback: the one exception the outbound
+        # guard makes for them (the demo admits the sandbox's own port by itself).
+        "OMNIRELAY_OUTBOUND_ALLOW": "127.0.0.1",
+        # Every test client is 127.0.0.1: many tests send wrong keys on purpose.
+        "OMNIRELAY_AUTH_FAILURES_PER_MINUTE": "100000",
         **(extra_env or {}),
     }
+    env = fenced_env(env)
     env.pop("OPENAI_API_KEY", None)
     env.pop("KLING_ACCESS_KEY", None)
     log = data_dir / f"gateway-{port}.log"

@@ -10,11 +10,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 
 KEY = os.environ["OMNIRELAY_KEY"]
+# Shown once, with the key (whsec_...); your operator can rotate it.
+SECRET = os.environ["OMNIRELAY_WEBHOOK_SECRET"]
 
 
-def verify(api_key: str, raw_body: bytes, header: str, tolerance: int = 300) -> bool:
+def verify(webhook_secret: str, raw_body: bytes, header: str, tolerance: int = 300) -> bool:
     """True when X-Omnirelay-Signature is the gateway's signature of this body."""
-    secret = hashlib.sha256(api_key.encode()).hexdigest().encode()
+    secret = webhook_secret.encode()
     fields = dict(part.split("=", 1) for part in header.split(","))
     signed = f"{fields['t']}.".encode() + raw_body
     expected = hmac.new(secret, signed, hashlib.sha256).hexdigest()
@@ -52,7 +54,7 @@ print("task", reply["data"]["task_id"])
 while True:
     body, signature = deliveries.get(timeout=120)
     task = json.loads(body)["data"]
-    print(task["task_status"], "signature ok:", verify(KEY, body, signature))
+    print(task["task_status"], "signature ok:", verify(SECRET, body, signature))
     if task["task_status"] in ("succeed", "failed"):
         break
 server.shutdown()

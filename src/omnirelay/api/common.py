@@ -11,6 +11,7 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
+from omnirelay.api.limits import read_within
 from omnirelay.billing import Usage
 from omnirelay.catalogue import ModelInfo
 from omnirelay.errors import (
@@ -18,7 +19,6 @@ from omnirelay.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
-    PayloadTooLarge,
     Unavailable,
     UpstreamError,
 )
@@ -89,13 +89,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 async def read_body(request: web.Request) -> bytes:
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(
-            "request body is larger than this gateway accepts "
-            f"({gateway_of(request).settings.max_body_bytes} bytes)"
-        ) from exc
+    """The body, within the route's limits (``api.limits``: size, JSON depth, inlined files)."""
+    return await read_within(request, gateway_of(request).settings)
 
 
 def decode_json(body: bytes, kind: type[T]) -> T:

@@ -98,7 +98,7 @@ async def _item(gateway: Gateway, image: GeneratedImage, b64: bool) -> dict[str,
     assert image.url is not None
     item: dict[str, Any] = {}
     if b64:
-        data = await fetch_result(gateway.session, image.url)
+        data = await fetch_result(gateway.outbound, image.url)
         item["b64_json"] = base64.b64encode(data).decode()
     else:
         item["url"] = image.url

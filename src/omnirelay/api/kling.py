@@ -79,23 +79,23 @@ def kling_code(error: GatewayError) -> tuple[int, int]:
     return error.status, 1201 if error.status < 500 else 5000
 
 
+def error_response(error: GatewayError) -> web.Response:
+    status, code = kling_code(error)
+    body = kling.error_body(code, error.message, new_request_id())
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
 def kling_errors(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except GatewayError as error:
-            return with_retry_after(_error_response(error), error)
+            return with_retry_after(error_response(error), error)
         except Exception as exc:  # noqa: BLE001 - internal_error logs it
             known = internal_error(request, exc)
-            return with_retry_after(_error_response(known), known)
+            return with_retry_after(error_response(known), known)
 
     return wrapped
-
-
-def _error_response(error: GatewayError) -> web.Response:
-    status, code = kling_code(error)
-    body = kling.error_body(code, error.message, new_request_id())
-    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def _ok(data: object) -> web.Response:

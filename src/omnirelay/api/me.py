@@ -127,6 +127,7 @@ async def create_key(call: AdminCall) -> CreatedKey:
             models=spec.models,
             expires_at=spec.expires_at,
         ),
+        call.gateway.box,
     )
 
 

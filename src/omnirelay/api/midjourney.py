@@ -94,6 +94,11 @@ def _error_response(error: GatewayError, *, task_route: bool) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
+def error_response(error: GatewayError) -> web.Response:
+    """An error before any route ran (limits, throttling): as a submission answers it."""
+    return _error_response(error, task_route=False)
+
+
 def mj_errors(*, task_route: bool = False) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -170,6 +175,7 @@ async def _submit(
         request=msgspec.json.encode(plan.record).decode(),
         price=price,
         callback_url=plan.notify_hook,
+        callback_field="notifyHook",
         parent=parent,
     )
     task = await gateway.tasks.submit(key, submission)
@@ -290,7 +296,7 @@ async def image(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such image")
     if not url.startswith(("http://", "https://")):
         raise web.HTTPBadGateway(text="the vendor's image URL is not http(s)")
-    return await relay_file(request, gateway.session, url)
+    return await relay_file(request, gateway.outbound, url)
 
 
 @mj_errors(task_route=True)

@@ -88,6 +88,7 @@ async def _submission(gateway: Gateway, key: KeyRecord, action: str, body: bytes
         request=body.decode("utf-8"),
         price=price,
         callback_url=req.notify_hook,
+        callback_field="notify_hook",
         channel_id=parent.channel_id if parent else None,
     )
 

@@ -172,6 +172,18 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
         ("Conflict", "code_already_redeemed"): Meaning(
             "the redemption code was used already", "each code is redeemed once"
         ),
+        ("InvalidRequest", "header_too_large"): Meaning(
+            "a header (or all of them together) is larger than the gateway accepts",
+            "send shorter headers (a cookie jar or a huge custom header is the usual cause)",
+        ),
+        ("InvalidRequest", "json_too_deep"): Meaning(
+            "the JSON body is nested deeper than the gateway accepts",
+            "flatten the body; no API here needs deep nesting",
+        ),
+        ("InvalidRequest", "image_too_large"): Meaning(
+            "an inlined (base64 or data: URL) image or file is larger than the gateway accepts",
+            "send a smaller file, or a URL instead of base64",
+        ),
         ("PayloadTooLarge", None): Meaning(
             "the body is larger than the gateway (or the vendor) accepts",
             "send smaller files, or URLs instead of base64",

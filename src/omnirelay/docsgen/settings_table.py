@@ -71,6 +71,24 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "hour)",
         "webhook_give_up_seconds": "when an undelivered webhook is given up (dead, re-sendable "
         "from `/admin/webhooks`)",
+        "outbound_allow": "addresses or CIDR blocks (optionally `:port`), comma-separated, "
+        "that fetches made on a user's behalf (webhooks, downloads, the image proxy) may reach "
+        "although private or loopback; empty: none (the demo adds its sandbox)",
+        "webhook_legacy_signing": "sign webhooks of keys made before per-key secrets with the "
+        "key's stored hash (the old way) rather than sending them unsigned",
+        "max_json_body_bytes": "the largest JSON body of the model endpoints",
+        "max_admin_body_bytes": "the largest body of the admin API",
+        "max_json_depth": "how deeply a JSON body may nest",
+        "max_header_bytes": "the largest single request header",
+        "max_headers_bytes": "the largest request headers, all together",
+        "max_inline_image_bytes": "the largest inlined (base64 or data: URL) image or file",
+        "auth_failures_per_minute": "wrong keys one client address may send a minute before "
+        "it is refused (429) for a while",
+        "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`",
+        "log_format": "`json` (one object a line), `text`, or `auto` (text on a terminal)",
+        "metrics": "Prometheus metrics at `/metrics` (admin key) and on `metrics_port`",
+        "metrics_port": "a port of its own serving `/metrics` without a key (0: none)",
+        "metrics_host": "the address `metrics_port` listens on",
         "console_session_hours": "how long a sign-in to the web console lasts (the session "
         "cookie's lifetime), in hours",
     }
@@ -79,7 +97,7 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
 
 def _default(field: dataclasses.Field[object]) -> str:
     value = field.default
-    if value is None or value == "":
+    if value is None or value == "" or value == ():
         return "—"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1024 * 1024:
         return f"`{value}` ({value / 2**20:g} MiB)"

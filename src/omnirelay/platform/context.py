@@ -2,6 +2,9 @@
 every surface: the client's address (for IP allow-lists) and the rate-limit admission (for
 the ``x-ratelimit-*`` headers of whatever answer goes out).
 
+It also gathers what the request's log line and metrics report (its id, surface, and what the
+meter settled: model, channel, tokens, cost, first byte).
+
 The app's middleware opens one ``RequestContext`` per request in a context variable, which is
 request-scoped (each request runs in its own asyncio task), not process-global state. Domain
 code reads it through ``current()``; outside a request (background tasks, tests) there is
@@ -24,6 +27,16 @@ class RequestContext:
     ip: str | None = None
     key: KeyRecord | None = None  # set once the request authenticated
     decision: Decision | None = None  # the rate-limit verdict, for the response headers
+    request_id: str | None = None  # the client's x-request-id, or one made for it
+    surface: str = "other"
+    # What the meter settled (``Meter.finish``), for the log line and the metrics.
+    model: str | None = None
+    channel_id: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: int = 0
+    first_byte: float | None = None  # perf_counter() when the answer's first byte left
+    retry_after: float | None = None  # seconds, for a refusal that is not a rate-limit decision
 
 
 _CURRENT: ContextVar[RequestContext | None] = ContextVar("omnirelay_request", default=None)
@@ -33,9 +46,11 @@ def current() -> RequestContext | None:
     return _CURRENT.get()
 
 
-def begin(ip: str | None) -> RequestContext:
+def begin(
+    ip: str | None, request_id: str | None = None, surface: str = "other"
+) -> RequestContext:
     """Open the context of a new request (the middleware's job)."""
-    context = RequestContext(ip=ip)
+    context = RequestContext(ip=ip, request_id=request_id, surface=surface)
     _CURRENT.set(context)
     return context
 

@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnirelay.crypto import SecretBox
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.keys import create_key
 from omnirelay.money import usd_to_micro
@@ -22,6 +23,7 @@ from omnirelay.platform.limits.base import Limits, limits_from_json
 from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, check_networks, known_models
 from omnirelay.store import Database, api_keys, users
+from omnirelay.tasks.signing import new_secret
 
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -70,6 +72,13 @@ class CreatedKey(msgspec.Struct):
     key: str  # shown once
     name: str
     user_id: int | None
+    # Signs the key's webhooks (X-Omnirelay-Signature); shown once, rotatable.
+    webhook_secret: str | None = None
+
+
+class WebhookSecret(msgspec.Struct):
+    id: int
+    webhook_secret: str  # shown once
 
 
 class KeyQuery(PageQuery):
@@ -171,8 +180,10 @@ async def _validate_create(conn: AsyncConnection, spec: KeyCreate) -> str:
     return name
 
 
-async def create(db: Database, spec: KeyCreate) -> CreatedKey:
-    """Validate and store a key (and, without ``user_id``, its user). The raw key is shown once."""
+async def create(db: Database, spec: KeyCreate, box: SecretBox) -> CreatedKey:
+    """Validate and store a key (and, without ``user_id``, its user). The raw key and its
+    webhook signing secret are shown once; the secret is stored encrypted with ``box``."""
+    secret = new_secret()
     async with db.engine.connect() as conn:
         name = await _validate_create(conn, spec)
         models = await known_models(conn, spec.models) if spec.models is not None else None
@@ -186,9 +197,24 @@ async def create(db: Database, spec: KeyCreate) -> CreatedKey:
         user_id=spec.user_id,
         allowed_ips=check_networks(spec.allowed_ips) if spec.allowed_ips is not None else None,
         limits=spec.limits,
+        webhook_secret=box.encrypt(secret),
     )
     created = await get_key(db, key_id)
-    return CreatedKey(id=key_id, key=raw, name=name, user_id=created.user_id)
+    return CreatedKey(id=key_id, key=raw, name=name, user_id=created.user_id, webhook_secret=secret)
+
+
+async def rotate_webhook_secret(db: Database, key_id: int, box: SecretBox) -> WebhookSecret:
+    """A new signing secret for the key's webhooks (shown once); the old one stops at once."""
+    secret = new_secret()
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            api_keys.update()
+            .where(api_keys.c.id == key_id)
+            .values(webhook_secret=box.encrypt(secret))
+        )
+    if not result.rowcount:
+        raise NotFound(f"no key with id {key_id}")
+    return WebhookSecret(id=key_id, webhook_secret=secret)
 
 
 async def _enabled_admins(conn: AsyncConnection) -> int:

@@ -496,8 +496,11 @@ def _embedding(model: str, item: dict[str, Any]) -> dict[str, Any]:
     content = item.get("content")
     if not isinstance(content, dict) or not content.get("parts"):
         raise SandboxInputError("content is required and must have parts")
-    dimensions = item.get("outputDimensionality") or EMBEDDING_DIMENSIONS[model]
-    return {"values": _vector(model, _text(content), int(dimensions))}
+    native = EMBEDDING_DIMENSIONS[model]
+    dimensions = item.get("outputDimensionality") or native
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= native:
+        raise SandboxInputError(f"outputDimensionality must be between 1 and {native}")
+    return {"values": _vector(model, _text(content), dimensions)}
 
 
 async def embed(

@@ -373,9 +373,14 @@ async def embeddings(
     if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
         raw = [raw]
     texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in raw]
-    dimensions = body.get("dimensions") or EMBEDDING_DIMENSIONS.get(body["model"], 1536)
+    native = EMBEDDING_DIMENSIONS.get(body["model"], 1536)
+    dimensions = body.get("dimensions") or native
     if not isinstance(dimensions, int) or dimensions < 1:
         raise SandboxInputError("'dimensions' must be a positive integer", "dimensions")
+    if dimensions > native:  # as OpenAI: a model shortens its vectors, never lengthens them
+        raise SandboxInputError(
+            f"'dimensions' is {dimensions}; {body['model']} makes at most {native}", "dimensions"
+        )
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         raise SandboxInputError("'encoding_format' must be 'float' or 'base64'", "encoding_format")

@@ -42,6 +42,9 @@ api_keys = Table(
     Column("allowed_ips", JSON, nullable=True),
     Column("limits", JSON, nullable=True),
     Index("ix_api_keys_user", "user_id"),
+    # Migration 0011: the key's webhook signing secret, encrypted (``crypto.SecretBox``);
+    # NULL for keys made before it, until the secret is rotated.
+    Column("webhook_secret", Text, nullable=True),
 )
 
 channels = Table(
@@ -342,6 +345,7 @@ nodes = Table(
     Column("id", String(64), primary_key=True),
     Column("host", String(200), nullable=False),
     Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=True),  # migration 0011: for /admin/status
     Column("started_ms", BigInteger, nullable=False),
     Column("heartbeat_ms", BigInteger, nullable=False),
 )

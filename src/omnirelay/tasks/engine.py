@@ -32,6 +32,7 @@ from omnirelay.errors import (
 )
 from omnirelay.health import broken_reason
 from omnirelay.keys import KeyRecord
+from omnirelay.outbound import OutboundPolicy, UnsafeUrl
 from omnirelay.platform.context import current_group
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.routing import Router
@@ -95,6 +96,7 @@ class Submission:
     request: str  # the body as the client sent it (kept on the task)
     price: int
     callback_url: str | None = None
+    callback_field: str = "callback_url"  # its name in the client's format, for errors
     external_task_id: str | None = None
     # Only this channel may run it (a follow-up of a task whose files live on one account).
     channel_id: int | None = None
@@ -116,6 +118,8 @@ class TaskEngine:
         timing: TaskTiming,
         progress_webhooks: frozenset[str] = frozenset(),
         limiter: Limiter | None = None,
+        outbound: OutboundPolicy | None = None,
+        on_finished: Callable[[Task], None] | None = None,
     ) -> None:
         self.store = store
         self.timing = timing
@@ -129,6 +133,9 @@ class TaskEngine:
         # notifies at every change; Kling's envelope shows no progress, so only status counts).
         self._progress_webhooks = progress_webhooks
         self._limiter = limiter
+        # Callback URLs are checked at submission (a clear 400), and again at each delivery.
+        self._outbound = outbound
+        self._on_finished = on_finished  # the metrics: every task that ended, once
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
@@ -138,6 +145,7 @@ class TaskEngine:
 
     async def submit(self, key: KeyRecord, submission: Submission) -> Task:
         """Reserve, record, send upstream; returns the queued task or raises (refunded)."""
+        await self._check_callback(submission)
         external = submission.external_task_id
         if external is not None and await self.store.external_id_taken(key.id, external):
             raise InvalidRequest(f"external_task_id '{external}' is already used by another task")
@@ -151,6 +159,19 @@ class TaskEngine:
             # The submission counts as a request in flight while it runs; its spending is
             # counted when the task is charged (``Limiter.charge`` at settlement).
             self._limiter.settle(admission, tokens=0, cost=0)
+
+    async def _check_callback(self, submission: Submission) -> None:
+        if submission.callback_url is None or self._outbound is None:
+            return
+        try:
+            await self._outbound.admit(submission.callback_url)
+        except UnsafeUrl as refused:
+            field = submission.callback_field
+            # A word every task surface renders as its own validation error (Kling 1201,
+            # midjourney-proxy code 4, Suno "invalid_request").
+            raise InvalidRequest(
+                f"{field}: {refused.reason}", code="invalid_request", param=field
+            ) from None
 
     async def _submit(self, key: KeyRecord, submission: Submission, price: int) -> Task:
         external = submission.external_task_id
@@ -266,6 +287,7 @@ class TaskEngine:
         )
         finished = await self.store.finish(task, outcome, self._webhook())
         if finished is not None:
+            self._ended(finished)
             self._webhooks.wake()
         return finished
 
@@ -359,6 +381,7 @@ class TaskEngine:
             )
             finished = await self.store.finish(task, outcome, self._webhook())
             if finished is not None:
+                self._ended(finished)
                 if self._limiter is not None:
                     self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
                 self._webhooks.wake()
@@ -460,3 +483,7 @@ class TaskEngine:
             return Delivery(after.callback_url, render(after), self._webhooks.give_up_seconds)
 
         return hook
+
+    def _ended(self, task: Task) -> None:
+        if self._on_finished is not None:
+            self._on_finished(task)

@@ -53,7 +53,9 @@ class Claimed:
     body: bytes
     attempts: int  # this one included
     give_up_ms: int
-    key_hash: str | None  # of the key that created the task: its webhooks' signing key
+    key_id: int
+    key_hash: str | None  # None: the key that created the task is gone
+    webhook_secret: str | None  # that key's signing secret, encrypted (tasks/signing.py)
 
 
 def new_delivery_id() -> str:
@@ -114,13 +116,15 @@ class Outbox:
         )
         async with self._db.engine.begin() as conn:
             rows = (await conn.execute(statement)).all()
-            hashes: dict[int, str] = {}
+            signers: dict[int, tuple[str, str | None]] = {}
             keys = {r.key_id for r in rows}
             if keys:
                 found = await conn.execute(
-                    select(api_keys.c.id, api_keys.c.key_hash).where(api_keys.c.id.in_(keys))
+                    select(
+                        api_keys.c.id, api_keys.c.key_hash, api_keys.c.webhook_secret
+                    ).where(api_keys.c.id.in_(keys))
                 )
-                hashes = {key_id: key_hash for key_id, key_hash in found.all()}
+                signers = {k: (key_hash, secret) for k, key_hash, secret in found.all()}
         return [
             Claimed(
                 id=r.id,
@@ -130,7 +134,9 @@ class Outbox:
                 body=r.body.encode("utf-8"),
                 attempts=r.attempts,
                 give_up_ms=r.give_up_ms,
-                key_hash=hashes.get(r.key_id),
+                key_id=r.key_id,
+                key_hash=signers[r.key_id][0] if r.key_id in signers else None,
+                webhook_secret=signers[r.key_id][1] if r.key_id in signers else None,
             )
             for r in rows
         ]

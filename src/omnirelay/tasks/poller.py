@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from omnirelay.tasks.engine import TaskEngine
@@ -19,13 +20,19 @@ from omnirelay.tasks.model import Task
 
 log = logging.getLogger(__name__)
 
+# Opens a trace span around each poll (``observability.tracing``): name, attributes.
+SpanFactory = Callable[[str, Mapping[str, Any]], AbstractContextManager[Any]]
+
 BATCH = 50
 MAX_IDLE_SLEEP = 1.0
 
 
 class Poller:
-    def __init__(self, engine: TaskEngine, *, concurrency: int = 16) -> None:
+    def __init__(
+        self, engine: TaskEngine, *, concurrency: int = 16, span: SpanFactory | None = None
+    ) -> None:
         self._engine = engine
+        self._span = span
         self._limit = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -87,16 +94,31 @@ class Poller:
 
     async def _advance(self, claimed: list[Task]) -> None:
         async with self._limit:
-            try:
-                if len(claimed) == 1 and self._engine.batch_group(claimed[0]) is None:
-                    await self._engine.advance(claimed[0])
-                else:
-                    await self._engine.advance_batch(claimed)
-            except asyncio.CancelledError:
-                # Shutting down mid-poll: hand the tasks back so another process takes them now.
-                for task in claimed:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(self._engine.store.release(task))
-                raise
-            except Exception:
-                log.exception("advancing tasks %s failed; retried later", [t.id for t in claimed])
+            with self._poll_span(claimed):
+                await self._advance_now(claimed)
+
+    def _poll_span(self, claimed: list[Task]) -> AbstractContextManager[Any]:
+        if self._span is None:
+            return nullcontext()
+        first = claimed[0]
+        attributes = {
+            "omnirelay.tasks": len(claimed),
+            "omnirelay.task_id": first.id,
+            "omnirelay.vendor": first.vendor,
+        }
+        return self._span("tasks.poll", attributes)
+
+    async def _advance_now(self, claimed: list[Task]) -> None:
+        try:
+            if len(claimed) == 1 and self._engine.batch_group(claimed[0]) is None:
+                await self._engine.advance(claimed[0])
+            else:
+                await self._engine.advance_batch(claimed)
+        except asyncio.CancelledError:
+            # Shutting down mid-poll: hand the tasks back so another process takes them now.
+            for task in claimed:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._engine.store.release(task))
+            raise
+        except Exception:
+            log.exception("advancing tasks %s failed; retried later", [t.id for t in claimed])

@@ -1,17 +1,22 @@
 """Signed webhook deliveries from the outbox (``tasks/outbox.py``), at least once.
 
 Each POST carries ``X-Omnirelay-Signature: t=<unix seconds>,v1=<hex>`` where ``hex`` is
-HMAC-SHA256 over ``f"{t}.".encode() + body`` keyed with the SHA-256 hex digest of the API key
-that created the task. A receiver that knows its key can therefore check that a callback came
-from this gateway and is recent, and the gateway never stores the key itself (only its hash).
+HMAC-SHA256 over ``f"{t}.".encode() + body`` keyed with the webhook signing secret of the API
+key that created the task (``whsec_...``, shown once when the key is made or its secret rotated;
+stored encrypted, so the database alone cannot forge a signature; ``tasks/signing.py``). A
+receiver that knows the secret can check that a callback came from this gateway and is recent.
 ``X-Omnirelay-Delivery`` names the delivery: a retry (after a timeout, a restart, or an
 operator's re-send) carries the same id, so a receiver can drop what it already has.
 
+Every POST goes through the guarded outbound client (``omnirelay.outbound``): a callback URL
+whose host now resolves to a refused address is dead at once, never retried.
+
 Deliveries live in the database, written with the task change they announce, so a restart
-loses none: every process claims due ones, POSTs them (``post_delivery``, the one outbound call
-of this module), and records the outcome. A failure is retried after a jittered delay that
-doubles from ``retry_seconds`` up to an hour, until ``give_up_seconds`` after the change (a day
-by default); then the delivery is dead, listed and re-sendable in ``/admin/webhooks``.
+loses none: every process claims due ones, POSTs them (``post_delivery``, the one outbound
+call of this module, through the guard), and records the outcome. A failure is retried after
+a jittered delay that doubles from ``retry_seconds`` up to an hour, until ``give_up_seconds``
+after the change (a day by default); then the delivery is dead, listed and re-sendable in
+``/admin/webhooks``.
 Deliveries for one task go out in order (a later status never overtakes an earlier one);
 different tasks deliver concurrently.
 """
@@ -30,8 +35,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from omnirelay.outbound import GuardedClient, UnsafeUrl, where
 from omnirelay.store import Database
 from omnirelay.tasks.outbox import Claimed, Outbox
+from omnirelay.tasks.signing import SigningKeys
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +50,6 @@ MAX_RETRY_DELAY = 3600.0
 # A claimed delivery is another process's to retry if this one has not finished it by then.
 CLAIM_LEASE_MS = int((DELIVERY_TIMEOUT + 50) * 1000)
 POLL_SECONDS = 1.0
-
-
-def signing_key(api_key_hash: str) -> bytes:
-    """The HMAC key of a task's webhooks: the hex SHA-256 of the client's API key."""
-    return api_key_hash.encode("ascii")
 
 
 def sign(key: bytes, body: bytes, timestamp: int) -> str:
@@ -70,10 +72,12 @@ def verify(key: bytes, body: bytes, header: str, tolerance: float = 300.0) -> bo
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """How one POST went: the receiver's status (None if it was not reached) and why not."""
+    """How one POST went: the receiver's status (None if it was not reached) and why not;
+    ``final``: retrying cannot help (the guard refuses the destination)."""
 
     status: int | None
     error: str | None = None
+    final: bool = False
 
     @property
     def ok(self) -> bool:
@@ -81,21 +85,16 @@ class Attempt:
 
 
 async def post_delivery(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str]
+    client: GuardedClient, url: str, body: bytes, headers: Mapping[str, str]
 ) -> Attempt:
-    """POST one delivery to a receiver: the only request this module makes, so a guard on
-    outbound requests made on a user's behalf wraps it here."""
+    """POST one delivery to a receiver (never redirected) through the outbound guard."""
     try:
-        async with session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT),
-            allow_redirects=False,
-        ) as response:
-            return Attempt(response.status, None if response.status < 300 else "not accepted")
+        status = await client.post(url, body, headers, seconds=DELIVERY_TIMEOUT)
+    except UnsafeUrl as refused:
+        return Attempt(None, f"refused: {refused.reason}", final=True)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Attempt(None, f"unreachable: {type(exc).__name__}")
+    return Attempt(status, None if status < 300 else "not accepted")
 
 
 class WebhookSender:
@@ -103,14 +102,16 @@ class WebhookSender:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        client: GuardedClient,
         db: Database,
         *,
+        signing: SigningKeys | None = None,
         retry_seconds: float = 1.0,
         give_up_seconds: float = 86400.0,
         rng: random.Random | None = None,
     ) -> None:
-        self._session = session
+        self._client = client
+        self._signing = signing  # None: every delivery goes out unsigned
         self.outbox = Outbox(db)
         self.retry_seconds = retry_seconds
         self.give_up_seconds = give_up_seconds
@@ -119,6 +120,11 @@ class WebhookSender:
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        """Deliveries this process is sending right now (the outbox holds the rest)."""
+        return len(self._running)
 
     def wake(self) -> None:
         """A delivery was written: look now rather than at the next poll."""
@@ -157,13 +163,16 @@ class WebhookSender:
         if delivery.key_hash is None:
             await self.outbox.failed(delivery, None, "the key that created the task is gone", 1e9)
             return
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(signing_key(delivery.key_hash), delivery.body, int(time.time())),
-            DELIVERY_HEADER: delivery.delivery_id,
-        }
+        headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery.delivery_id}
+        key = (
+            self._signing.resolve(delivery.key_id, delivery.webhook_secret, delivery.key_hash)
+            if self._signing is not None
+            else None
+        )
+        if key is not None:
+            headers[SIGNATURE_HEADER] = sign(key, delivery.body, int(time.time()))
         try:
-            attempt = await post_delivery(self._session, delivery.url, delivery.body, headers)
+            attempt = await post_delivery(self._client, delivery.url, delivery.body, headers)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.outbox.release(delivery))
@@ -175,9 +184,8 @@ class WebhookSender:
             error = attempt.error or "failed"
             if attempt.status is not None:
                 error = f"HTTP {attempt.status}: {error}"
-            dead = await self.outbox.failed(
-                delivery, attempt.status, error, self.retry_delay(delivery.attempts)
-            )
+            retry_in = 1e9 if attempt.final else self.retry_delay(delivery.attempts)
+            dead = await self.outbox.failed(delivery, attempt.status, error, retry_in)
         except Exception:
             # The outcome is lost with the database; the claim lapses and it is sent again.
             log.exception("recording webhook delivery %s failed", delivery.delivery_id)
@@ -187,12 +195,14 @@ class WebhookSender:
                 "webhook %s for task %s to %s is dead after %d attempts (%s)",
                 delivery.delivery_id,
                 delivery.task_id,
-                delivery.url,
+                where(delivery.url),
                 delivery.attempts,
                 error,
             )
         else:
-            log.info("webhook %s to %s failed: %s", delivery.delivery_id, delivery.url, error)
+            log.info(
+                "webhook %s to %s failed: %s", delivery.delivery_id, where(delivery.url), error
+            )
 
     async def stop(self, grace: float = 5.0) -> None:
         """Give in-flight deliveries ``grace`` seconds, then cancel the rest (their claims

@@ -14,6 +14,7 @@ from omnirelay.api.admin import (
     keys,
     models,
     overview,
+    status,
     tasks,
     usage,
     users,
@@ -21,6 +22,8 @@ from omnirelay.api.admin import (
 )
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
+from omnirelay.api.openai import openai_errors
+from omnirelay.errors import NotFound
 
 ROUTES: tuple[Route, ...] = (
     *overview.ROUTES,
@@ -33,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
     *tasks.ROUTES,
     *audit.ROUTES,
     *webhooks.ROUTES,
+    *status.ROUTES,
 )
 
 # The user-facing account endpoints, described in the same document.
@@ -84,10 +88,20 @@ async def openapi(request: web.Request) -> web.StreamResponse:
     return encode(document((*ROUTES, *me.ROUTES), ACCOUNT))
 
 
+@openai_errors
+async def unknown_route(request: web.Request) -> web.StreamResponse:
+    raise NotFound(f"no such admin route: {request.method} {request.path}"[:300])
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/openapi.json", openapi)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, endpoint(route))
 
 
-__all__ = ["ROUTES", "add_routes"]
+def add_fallback(app: web.Application) -> None:
+    """Any other /admin path: a 404 in the envelope (registered after every other route)."""
+    app.router.add_route("*", "/admin/{tail:.*}", unknown_route)
+
+
+__all__ = ["ROUTES", "add_fallback", "add_routes"]

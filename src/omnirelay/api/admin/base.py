@@ -17,13 +17,15 @@ from aiohttp import web
 
 from omnirelay.api.common import bearer_token, decode_json, gateway_of, read_body
 from omnirelay.api.openai import openai_errors
-from omnirelay.errors import GatewayError, InvalidRequest, PermissionDenied
+from omnirelay.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from omnirelay.gateway import Gateway
 from omnirelay.keys import KeyRecord
 from omnirelay.platform import audit
 
 T = TypeVar("T")
 Answer = msgspec.Struct | web.StreamResponse | None
+# The largest id or count a database column holds (a signed 64-bit integer).
+MAX_INT = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -45,7 +47,10 @@ class AdminCall:
         return self._query
 
     def path_int(self, name: str) -> int:
-        return int(self.request.match_info[name])  # the route's pattern admits digits only
+        value = int(self.request.match_info[name])  # the route's pattern admits digits only
+        if value > MAX_INT:
+            raise NotFound(f"no such {name.removesuffix('_id')}: {value}"[:200])
+        return value
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -109,7 +114,32 @@ async def authenticate_user(request: web.Request) -> tuple[Gateway, KeyRecord]:
     return gateway, key
 
 
+def _oversized(value: object, where: str = "$") -> str | None:
+    """The path of an integer no column can hold, anywhere in a decoded body."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return where if abs(value) > MAX_INT else None
+    if isinstance(value, msgspec.Struct):
+        value = {f: getattr(value, f) for f in value.__struct_fields__}
+    if isinstance(value, dict):
+        items: list[tuple[str, object]] = [(f"{where}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for path, item in items:
+        found = _oversized(item, path)
+        if found is not None:
+            return found
+    return None
+
+
 def _problems(decoded: object) -> None:
+    too_big = _oversized(decoded)
+    if too_big is not None:
+        param = too_big.removeprefix("$.")
+        raise InvalidRequest(f"{param}: the number is out of range", param=param)
     check = getattr(decoded, "problems", None)
     found = check() if callable(check) else []
     if found:

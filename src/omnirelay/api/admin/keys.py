@@ -6,7 +6,14 @@ import msgspec
 
 from omnirelay.api.admin.base import AdminCall, Route
 from omnirelay.platform import keyring
-from omnirelay.platform.keyring import CreatedKey, Key, KeyCreate, KeyQuery, KeyUpdate
+from omnirelay.platform.keyring import (
+    CreatedKey,
+    Key,
+    KeyCreate,
+    KeyQuery,
+    KeyUpdate,
+    WebhookSecret,
+)
 
 
 class KeyList(msgspec.Struct):
@@ -20,7 +27,11 @@ async def list_keys(call: AdminCall) -> KeyList:
 
 
 async def create_key(call: AdminCall) -> CreatedKey:
-    return await keyring.create(call.db, call.body(KeyCreate))
+    return await keyring.create(call.db, call.body(KeyCreate), call.gateway.box)
+
+
+async def rotate_webhook_secret(call: AdminCall) -> WebhookSecret:
+    return await keyring.rotate_webhook_secret(call.db, call.path_int("key_id"), call.gateway.box)
 
 
 async def get_key(call: AdminCall) -> Key:
@@ -61,4 +72,13 @@ ROUTES = (
         invalidates="keys",
     ),
     Route("DELETE", _ONE, delete_key, "Delete a key", "keys", status=204, invalidates="keys"),
+    Route(
+        "POST",
+        _ONE + "/webhook-secret",
+        rotate_webhook_secret,
+        "A new webhook signing secret for the key (shown once; the old one stops signing)",
+        "keys",
+        response=WebhookSecret,
+        status=201,
+    ),
 )

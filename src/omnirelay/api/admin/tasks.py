@@ -36,7 +36,7 @@ async def serve_file(call: AdminCall, task: Task) -> web.StreamResponse:
     if index >= len(files):
         raise NotFound(f"task {task.id} has no file {index}")
     try:
-        return await relay_file(call.request, call.gateway.session, files[index])
+        return await relay_file(call.request, call.gateway.outbound, files[index])
     except web.HTTPBadGateway as exc:
         # In the envelope every admin error uses (the vendor may have let the file expire).
         raise UpstreamError(exc.text or "the vendor's file could not be fetched") from exc

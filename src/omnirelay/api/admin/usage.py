@@ -26,7 +26,7 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True):
     days: int  # delete detail older than this; the aggregates stay
 
     def problems(self) -> list[str]:
-        return [] if self.days >= 1 else ["'days' must be at least 1"]
+        return [] if 1 <= self.days <= 365_000 else ["'days' must be between 1 and 365000"]
 
 
 class Deleted(msgspec.Struct):

@@ -15,6 +15,7 @@ class Limiter:
 
     def __init__(self, backend: LimitBackend) -> None:
         self.backend = backend
+        self.refusals = 0  # requests refused since the process started (for the metrics)
 
     async def admit(
         self, key: KeyRecord, *, tokens: int, cost: int, ticket: str
@@ -27,6 +28,7 @@ class Limiter:
         if context is not None:
             context.decision = admission.decision
         if not admission.decision.allowed:
+            self.refusals += 1
             raise admission.decision.error(key.scopes)
         return admission
 
