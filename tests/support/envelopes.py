@@ -61,6 +61,7 @@ BY_SURFACE: dict[str, Callable[[Any], bool]] = {
     "responses": openai,
     "admin": openai,
     "account": openai,
+    "console": openai,
     "other": openai,
     "anthropic": anthropic,
     "gemini": gemini,

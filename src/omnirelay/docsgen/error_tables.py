@@ -209,9 +209,6 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
         ("UpstreamError", "upstream_error"): Meaning(
             "the vendor answered with an error of its own", "retry later"
         ),
-        ("UpstreamError", "upstream_rate_limited"): Meaning(
-            "the vendor is rate-limiting the gateway", "retry later"
-        ),
         ("UpstreamError", "upstream_auth_failed"): Meaning(
             "the vendor refused the operator's credential", "tell your operator"
         ),

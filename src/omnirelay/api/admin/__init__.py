@@ -90,7 +90,7 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 
 @openai_errors
 async def unknown_route(request: web.Request) -> web.StreamResponse:
-    raise NotFound(f"no such admin route: {request.method} {request.path}"[:300])
+    raise NotFound(f"no such route: {request.method} {request.path}"[:300])
 
 
 def add_routes(app: web.Application) -> None:
@@ -100,8 +100,11 @@ def add_routes(app: web.Application) -> None:
 
 
 def add_fallback(app: web.Application) -> None:
-    """Any other /admin path: a 404 in the envelope (registered after every other route)."""
-    app.router.add_route("*", "/admin/{tail:.*}", unknown_route)
+    """Any other path of the admin API, or of the console's and users' own (``/api/``,
+    ``/console/api/``; an id that is not one too): a 404 in the envelope (registered after
+    every other route)."""
+    for prefix in ("/admin", "/api", "/console/api"):
+        app.router.add_route("*", prefix + "/{tail:.*}", unknown_route)
 
 
 __all__ = ["ROUTES", "add_fallback", "add_routes"]
