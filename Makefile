@@ -45,8 +45,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two workers, a test file each at a time (module fixtures stay in one process); the slowest
+# tests are listed at the end, to keep an eye on the budget.
 test: install services lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=30
 
 bench: install
 	bash benchmarks/run.sh
