@@ -104,6 +104,7 @@ def add_fallback(app: web.Application) -> None:
     ``/console/api/``; an id that is not one too): a 404 in the envelope (registered after
     every other route)."""
     for prefix in ("/admin", "/api", "/console/api"):
+        app.router.add_route("*", prefix, unknown_route)  # where "x/.." normalises to
         app.router.add_route("*", prefix + "/{tail:.*}", unknown_route)
 
 
