@@ -90,12 +90,23 @@ class Postgres:
         with contextlib.suppress(Exception):
             self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "stop")
 
-    @property
-    def pgid(self) -> int:
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        return os.getpgid(pid)
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the server: the postmaster, its live children (each in a process
+        group of its own) and, through the postmaster's counters, those that have exited."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(entry) == postmaster:
+                    ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+                elif int(fields[1]) == postmaster:
+                    ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, since_ms: int = 0) -> dict[str, int]:
         import asyncpg  # the gateway's own driver, from .venv
 
         async def read() -> dict[str, int]:
@@ -110,6 +121,16 @@ class Postgres:
                 settled = await conn.fetchval(
                     "SELECT count(*) FROM tasks WHERE settlement IS NOT NULL"
                 )
+                # A claim moves next_poll_ms a lease (60 s) ahead; a task is due 2 s after it
+                # was accepted: claimed - created - 2 s is the lag between due and polled, plus
+                # the submit's own latency (an upper bound).
+                lag = await conn.fetchrow(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l),"
+                    " percentile_cont(0.99) WITHIN GROUP (ORDER BY l), count(*) FROM"
+                    " (SELECT next_poll_ms - 60000 - created_ms - 2000 AS l FROM tasks"
+                    "  WHERE settlement IS NOT NULL AND created_ms > $1) AS s",
+                    since_ms,
+                )
             finally:
                 await conn.close()
             assert row is not None
@@ -120,6 +141,8 @@ class Postgres:
                 "wal_syncs": int(wal or 0),
                 "tasks": int(tasks),
                 "settled": int(settled),
+                "lag_p50_ms": int(lag[0] or 0),
+                "lag_p99_ms": int(lag[1] or 0),
             }
 
         # Statistics are flushed by backends at most once a second (pg_stat_force_next_flush
@@ -129,10 +152,22 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def started(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[str, int, Postgres | None]]:
+def started(
+    args: argparse.Namespace, tmp: Path, poll_answer: str | None = None
+) -> Iterator[tuple[str, int, Postgres | None]]:
+    """The stack; with ``poll_answer`` the fake upstream answers every task query with it
+    (instead of 404)."""
     env = dict(os.environ, BENCH_UPSTREAM_PORT=str(UPSTREAM_PORT), BENCH_PROXY_PORT="38081")
     env["BENCH_WORKERS"] = str(args.workers)
     subprocess.run([sys.executable, str(BENCH / "fixtures.py"), str(tmp)], check=True, env=env)
+    if poll_answer is not None:
+        conf = tmp / "nginx-upstream.conf"
+        location = (
+            "location ^~ /kling/v1/videos/image2video/ {\n"
+            f"      default_type application/json; return 200 '{poll_answer}';\n    }}\n"
+            "    location = /healthz"
+        )
+        conf.write_text(conf.read_text().replace("location = /healthz", location, 1))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     subprocess.run([nginx, "-c", str(tmp / "nginx-upstream.conf")], check=True)
     pg: Postgres | None = None
@@ -211,7 +246,17 @@ def profile(tmp: Path, pgid: int, seconds: float) -> list[subprocess.Popen[bytes
     ]
 
 
+def stop_on_sigterm() -> None:
+    """``timeout`` and friends send SIGTERM: stop as on Ctrl-C, tearing the stack down."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--duration", type=float, default=10)
@@ -247,16 +292,17 @@ def main() -> None:
         wrk(tmp, key, args.connections, args.warmup, tmp / "warmup.json")
         for i in range(args.repeat):
             before = pg.stats() if pg else {}
+            started_ms = int(time.time() * 1000)
             cpu_gw = group_cpu_seconds(gateway_pgid)
-            cpu_pg = group_cpu_seconds(pg.pgid) if pg else 0.0
+            cpu_pg = pg.cpu_seconds() if pg else 0.0
             out = tmp / f"run{i}.json"
             spies = profile(tmp, gateway_pgid, args.duration) if args.profile and i == 0 else []
             wrk(tmp, key, args.connections, args.duration, out)
             for spy in spies:
                 spy.wait()
             cpu_gw = group_cpu_seconds(gateway_pgid) - cpu_gw
-            cpu_pg = (group_cpu_seconds(pg.pgid) - cpu_pg) if pg else 0.0
-            after = pg.stats() if pg else {}
+            cpu_pg = (pg.cpu_seconds() - cpu_pg) if pg else 0.0
+            after = pg.stats(started_ms) if pg else {}
             result = json.loads(out.read_text())
             n = max(int(result["requests"]), 1)
             errors = sum(result["errors"].values())
@@ -274,6 +320,8 @@ def main() -> None:
                     figures[f"{name}_per_submit"] = round((after[name] - before[name]) / n, 2)
                 figures["tasks_created"] = after["tasks"] - before["tasks"]
                 figures["tasks_settled"] = after["settled"] - before["settled"]
+                figures["poll_lag_p50_ms"] = after["lag_p50_ms"]
+                figures["poll_lag_p99_ms"] = after["lag_p99_ms"]
             runs.append(figures)
             log(f"run {i + 1}: {json.dumps(figures)}")
     summary = {"database": args.database, "workers": args.workers,
