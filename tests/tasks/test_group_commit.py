@@ -83,18 +83,26 @@ async def _count(db: Database, table: Any) -> int:
 def test_concurrent_writes_share_one_transaction() -> None:
     batches: list[int] = []
 
+    class Transaction:
+        async def __aenter__(self) -> None:
+            return None
+
+        async def __aexit__(self, *_: object) -> None:
+            return None
+
+    class Connection(Transaction):
+        async def __aenter__(self) -> Connection:  # type: ignore[override]
+            return self
+
+        def begin(self) -> Transaction:
+            return Transaction()
+
+    class Engine:
+        def connect(self) -> Connection:
+            return Connection()
+
     class Db:
-        class engine:
-            @staticmethod
-            def begin() -> Any:
-                class Transaction:
-                    async def __aenter__(self) -> None:
-                        return None
-
-                    async def __aexit__(self, *_: object) -> None:
-                        return None
-
-                return Transaction()
+        engine = Engine()
 
     async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
         batches.append(len(items))
@@ -206,3 +214,23 @@ def test_concurrent_settlements_move_the_money_once_each(url: str) -> None:
         assert await _count(db, usage_records) == 6
 
     run(url, body)
+
+
+def test_no_connection_fails_the_waiting_writes_instead_of_holding_them() -> None:
+    class Engine:
+        def connect(self) -> Any:
+            raise ConnectionRefusedError("the database is away")
+
+    class Db:
+        engine = Engine()
+
+    async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
+        raise AssertionError("never reached")
+
+    async def main() -> list[object]:
+        commits: GroupCommit[int] = GroupCommit(Db(), bulk)  # type: ignore[arg-type]
+        return await asyncio.wait_for(
+            asyncio.gather(*(commits.add(i) for i in range(5)), return_exceptions=True), 5
+        )
+
+    assert all(isinstance(r, ConnectionRefusedError) for r in asyncio.run(main()))

@@ -84,34 +84,43 @@ class GroupCommit(Generic[Item]):
     async def _write(self) -> None:
         try:
             while self._queue:
-                batch = self._queue[: self._max_items]
-                del self._queue[: self._max_items]
                 try:
-                    await self._commit(batch)
-                except BaseException as stopped:  # cancelled (shutdown): nobody waits forever
-                    for _, done in batch:
+                    # One connection for a burst: checked out (and pinged) once, not per batch.
+                    async with self._db.engine.connect() as conn:
+                        while self._queue:
+                            if not await self._commit(conn, self._take()):
+                                break  # the connection may be broken: the next batch, another
+                except Exception as error:  # noqa: BLE001 - no connection: the next batch hears
+                    for _, done in self._take():
                         if not done.done():
-                            done.set_exception(stopped)
-                    raise
+                            done.set_exception(error)
         finally:
             self._writers -= 1
 
-    async def _commit(self, batch: list[tuple[Item, asyncio.Future[Any]]]) -> None:
+    def _take(self) -> list[tuple[Item, asyncio.Future[Any]]]:
+        batch = self._queue[: self._max_items]
+        del self._queue[: self._max_items]
+        return batch
+
+    async def _commit(
+        self, conn: AsyncConnection, batch: list[tuple[Item, asyncio.Future[Any]]]
+    ) -> bool:
+        """Write ``batch`` in one transaction on ``conn``, or (if that fails) each item alone;
+        whether the shared transaction went through."""
+        shared = True
         try:
-            outcomes = await self._transaction([item for item, _ in batch])
+            outcomes = await self._transaction(conn, [item for item, _ in batch])
+        except asyncio.CancelledError:  # shutdown: nobody waits forever
+            for _, done in batch:
+                done.cancel()
+            raise
         except Exception as error:  # noqa: BLE001 - handed to the caller, or retried alone
-            if len(batch) == 1:
+            shared = False
+            if len(batch) == 1:  # it was alone already
                 outcomes = [(False, error)]
             else:
-                log.info(
-                    "a shared task transaction of %d failed (%s): alone each", len(batch), error
-                )
-                outcomes = []
-                for item, _ in batch:
-                    try:
-                        outcomes += await self._transaction([item])
-                    except Exception as alone:  # noqa: BLE001 - the caller's error
-                        outcomes.append((False, alone))
+                log.info("a shared task transaction of %d failed (%s)", len(batch), error)
+                outcomes = [await self._alone(item) for item, _ in batch]
         for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
             if done.done():
                 continue
@@ -119,9 +128,20 @@ class GroupCommit(Generic[Item]):
                 done.set_result(value)
             else:
                 done.set_exception(value)
+        return shared
 
-    async def _transaction(self, items: list[Item]) -> list[tuple[bool, Any]]:
-        async with self._db.engine.begin() as conn:
+    async def _alone(self, item: Item) -> tuple[bool, Any]:
+        try:
+            async with self._db.engine.connect() as conn:
+                [outcome] = await self._transaction(conn, [item])
+        except Exception as refused:  # noqa: BLE001 - the caller's error
+            return (False, refused)
+        return outcome
+
+    async def _transaction(
+        self, conn: AsyncConnection, items: list[Item]
+    ) -> list[tuple[bool, Any]]:
+        async with conn.begin():
             outcomes = await self._bulk(conn, items)
             if len(outcomes) != len(items):  # rolled back: a bug, not a write
                 raise RuntimeError("a bulk write answered for the wrong number of items")
