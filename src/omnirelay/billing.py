@@ -157,6 +157,23 @@ def _debits(account: Account, amount: int, minimum: int) -> Iterator[Update]:
         )
 
 
+def credit_statements(account: Account, amount: int) -> Iterator[Update]:
+    """The UPDATEs that give ``amount`` back to each side of ``account`` (undoing a debit's
+    first side when its second refused, inside the same transaction)."""
+    if account.key_id is not None:
+        yield (
+            update(api_keys)
+            .where(api_keys.c.id == account.key_id)
+            .values(quota_remaining=api_keys.c.quota_remaining + amount)
+        )
+    if account.user_id is not None:
+        yield (
+            update(users)
+            .where(users.c.id == account.user_id)
+            .values(balance=users.c.balance + amount)
+        )
+
+
 def quota_exceeded(account: Account, amount: int) -> QuotaExceeded:
     whose = "API key's quota" if account.key_id is not None else "account's balance"
     if account.key_id is not None and account.user_id is not None:
@@ -167,9 +184,12 @@ def quota_exceeded(account: Account, amount: int) -> QuotaExceeded:
     )
 
 
-def debit_statements(account: Account, amount: int) -> Iterator[Update]:
-    """The conditional UPDATEs that take ``amount`` (each must change one row, or roll back)."""
-    return _debits(account, amount, max(amount, 1))
+def debit_statements(
+    account: Account, amount: int, minimum: int | None = None
+) -> Iterator[Update]:
+    """The conditional UPDATEs that take ``amount`` (each must change one row, or roll back)
+    from sides holding at least ``minimum`` (by default the amount, and at least 1)."""
+    return _debits(account, amount, max(amount, 1) if minimum is None else minimum)
 
 
 async def debit(

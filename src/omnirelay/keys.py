@@ -8,6 +8,7 @@ rate limits); the balance is never cached: billing reads and writes it in the da
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -244,10 +245,33 @@ class KeyCache:
         self._db = db
         self._ttl = ttl
         self._entries: dict[str, tuple[float, KeyRecord]] = {}
+        # Lookups under way: requests that miss together share one query (when an entry
+        # expires under load, every request in flight would otherwise ask the database).
+        self._reading: dict[str, asyncio.Future[Any]] = {}
         self.throttle = throttle
 
     def invalidate(self) -> None:
         self._entries.clear()
+        self._reading.clear()  # a lookup under way may have read the old row
+
+    async def _read(self, digest: str) -> Any:
+        reading = self._reading.get(digest)
+        if reading is None:
+            # Its own task: a caller that goes away (a client hanging up) cancels only itself.
+            reading = self._reading[digest] = asyncio.ensure_future(self._query(digest))
+
+            def done(finished: asyncio.Future[Any]) -> None:
+                if self._reading.get(digest) is finished:
+                    del self._reading[digest]
+                if not finished.cancelled():
+                    finished.exception()  # read by the callers; by nobody if all went away
+
+            reading.add_done_callback(done)
+        return await asyncio.shield(reading)
+
+    async def _query(self, digest: str) -> Any:
+        async with self._db.engine.connect() as conn:
+            return (await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))).first()
 
     async def authenticate(self, raw: str | None) -> KeyRecord:
         """The key's record, if it may be used now and from here (the request's address)."""
@@ -264,10 +288,7 @@ class KeyCache:
         now = time.monotonic()
         entry = self._entries.get(digest)
         if entry is None or now - entry[0] > self._ttl:
-            async with self._db.engine.connect() as conn:
-                row = (
-                    await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))
-                ).first()
+            row = await self._read(digest)
             if row is None:
                 if self.throttle is not None:
                     self.throttle.failed(address)

@@ -104,6 +104,22 @@ class Submission:
     parent: Task | None = None
 
 
+class _Announcer:
+    """A change's webhook hook that remembers whether it wrote a delivery to the outbox."""
+
+    __slots__ = ("_hook", "wrote")
+
+    def __init__(self, hook: WebhookHook) -> None:
+        self._hook = hook
+        self.wrote = False
+
+    def __call__(self, after: Task) -> Delivery | None:
+        delivery = self._hook(after)
+        if delivery is not None:
+            self.wrote = True
+        return delivery
+
+
 class TaskEngine:
     def __init__(
         self,
@@ -255,18 +271,19 @@ class TaskEngine:
                 failure = error
                 continue
             self._router.report_success(channel)
+            announce = self._webhook()
             queued = await self.store.mark_submitted(
                 task.id,
                 vendor.name,
                 channel.id,
                 upstream_id,
                 self.timing.next_poll_ms(0),
-                self._webhook(),
+                announce,
             )
             if queued is None:  # settled meanwhile (only if this submit outlived its grace)
                 found = await self.store.get(task.id)
                 return found or task
-            self._webhooks.wake()
+            self._wake(announce)
             return queued
         last = failure or NoChannelAvailable(
             f"no channel is available for the model '{submission.model}'"
@@ -285,10 +302,11 @@ class TaskEngine:
             failure=reason,
             failure_code=code,
         )
-        finished = await self.store.finish(task, outcome, self._webhook())
+        announce = self._webhook()
+        finished = await self.store.finish(task, outcome, announce)
         if finished is not None:
             self._ended(finished)
-            self._webhooks.wake()
+            self._wake(announce)
         return finished
 
     async def _pollable(self, task: Task) -> tuple[Channel, TaskVendor, str] | None:
@@ -379,12 +397,13 @@ class TaskEngine:
                 result=update.result,
                 units=1,
             )
-            finished = await self.store.finish(task, outcome, self._webhook())
+            announce = self._webhook()
+            finished = await self.store.finish(task, outcome, announce)
             if finished is not None:
                 self._ended(finished)
                 if self._limiter is not None:
                     self._limiter.charge(task.key_id, task.user_id, finished.charged or 0)
-                self._webhooks.wake()
+                self._wake(announce)
         elif update.status is TaskStatus.FAILED:
             await self._fail(
                 task,
@@ -408,10 +427,10 @@ class TaskEngine:
             next_poll_ms=self.timing.next_poll_ms(task.attempts),
             last_error=error,
             result=update.result,
-            webhook=self._webhook(task),
+            webhook=(announce := self._webhook(task)),
         )
         if recorded is not None:
-            self._webhooks.wake()
+            self._wake(announce)
 
     async def wait(
         self, task_ids: Sequence[str], seconds: float, interval: float = 0.2
@@ -449,10 +468,11 @@ class TaskEngine:
         polled again at once."""
         channel, vendor, upstream_id = self._interactive(task)
         await vendor.continue_task(self._session, channel, upstream_id, body)
-        moved = await self.store.poll_soon(task.id, self._webhook(task, progress=False))
+        announce = self._webhook(task, progress=False)
+        moved = await self.store.poll_soon(task.id, announce)
         if moved is None:
             return await self.store.get(task.id) or task
-        self._webhooks.wake()
+        self._wake(announce)
         return moved
 
     async def task_fact(self, task: Task, name: str) -> str:
@@ -460,7 +480,12 @@ class TaskEngine:
         channel, vendor, upstream_id = self._interactive(task)
         return await vendor.task_fact(self._session, channel, upstream_id, name)
 
-    def _webhook(self, before: Task | None = None, *, progress: bool = True) -> WebhookHook:
+    def _wake(self, announce: _Announcer) -> None:
+        # The outbox is claimed (a write transaction) only when this change wrote to it.
+        if announce.wrote:
+            self._webhooks.wake()
+
+    def _webhook(self, before: Task | None = None, *, progress: bool = True) -> _Announcer:
         """Which webhook a change announces, asked inside its transaction. Every settlement and
         acceptance is announced; a poll's change only if the status moved (or, for actions
         whose clients follow progress, the progress), compared with ``before``."""
@@ -482,7 +507,7 @@ class TaskEngine:
                     return None
             return Delivery(after.callback_url, render(after), self._webhooks.give_up_seconds)
 
-        return hook
+        return _Announcer(hook)
 
     def _ended(self, task: Task) -> None:
         if self._on_finished is not None:

@@ -23,13 +23,16 @@ log = logging.getLogger(__name__)
 # Opens a trace span around each poll (``observability.tracing``): name, attributes.
 SpanFactory = Callable[[str, Mapping[str, Any]], AbstractContextManager[Any]]
 
-BATCH = 50
-MAX_IDLE_SLEEP = 1.0
+# Tasks one process holds at once (claimed, being polled or recorded).
+BATCH = 100
+# How long the loop sleeps when nothing more is due: a task that becomes due meanwhile waits
+# at most this long (plus its poll) - the lag between due and polled.
+MAX_IDLE_SLEEP = 0.25
 
 
 class Poller:
     def __init__(
-        self, engine: TaskEngine, *, concurrency: int = 16, span: SpanFactory | None = None
+        self, engine: TaskEngine, *, concurrency: int = 32, span: SpanFactory | None = None
     ) -> None:
         self._engine = engine
         self._span = span
@@ -38,6 +41,7 @@ class Poller:
         self._runner: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._claimed = 0  # tasks held by in-flight workers (a batch worker holds several)
+        self._room = asyncio.Event()  # a worker finished: there is room to claim again
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="task-poller")
@@ -60,12 +64,15 @@ class Poller:
         lease_ms = int(self._engine.timing.lease * 1000)
         while not self._stopping.is_set():
             claimed: list[Task] = []
+            free = BATCH - self._claimed
             try:
-                free = BATCH - self._claimed
                 if free > 0:
                     claimed = await self._engine.store.claim_due(free, lease_ms)
             except Exception:
                 log.exception("claiming due tasks failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
             batches: dict[int, list[Task]] = {}
             for task in claimed:
                 group = self._engine.batch_group(task)
@@ -77,9 +84,16 @@ class Poller:
                 self._spawn(
                     self._advance(group_tasks), len(group_tasks), f"poll-channel-{channel_id}"
                 )
-            if len(claimed) < BATCH:
+            if free > 0 and len(claimed) < free:
+                # Nothing more is due: look again shortly.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._idle_sleep())
+            elif not self._stopping.is_set():
+                # Full (or all of it was due): claim more as soon as a worker is done, not a
+                # whole idle sleep later.
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), self._idle_sleep())
 
     def _spawn(self, work: Coroutine[Any, Any, None], tasks: int, name: str) -> None:
         worker = asyncio.create_task(work, name=name)
@@ -89,6 +103,7 @@ class Poller:
         def done(finished: asyncio.Task[None]) -> None:
             self._inflight.discard(finished)
             self._claimed -= tasks
+            self._room.set()
 
         worker.add_done_callback(done)
 
