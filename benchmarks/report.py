@@ -437,6 +437,48 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
     return lines
 
 
+STACK_LABELS = {
+    "aiohttp-aiohttp": "aiohttp server + aiohttp client (today's ceiling, bare_proxy.py)",
+    "aiohttp-pyreqwest": "aiohttp server + pyreqwest client (Rust)",
+    "rsgi-aiohttp": "granian RSGI + aiohttp client",
+    "rsgi-pyreqwest": "granian RSGI + pyreqwest client (Rust)",
+    "granian-asgi-aiohttp": "granian ASGI + aiohttp client",
+    "uvicorn-aiohttp": "uvicorn (uvloop, httptools) ASGI + aiohttp client",
+    "uvicorn-httpx": "uvicorn ASGI + httpx client",
+}
+
+
+def _stacks_section(stacks: dict[str, Any] | None) -> list[str]:
+    if not stacks:
+        return []
+    base = stacks.get("aiohttp-aiohttp", {})
+    lines = [
+        "## Raising the ceiling: bare pass-throughs on other stacks (64 connections)",
+        "",
+        "Same fake upstream, same workers; no gateway logic. vs ceiling = req/s over the aiohttp",
+        "pass-through's in this run; CPU/req is the robust figure on a busy machine.",
+        "",
+        "| stack | JSON req/s | vs ceiling | CPU/req µs | p99 ms | streams/s | vs ceiling | "
+        "CPU/stream µs | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in stacks.items():
+        label = STACK_LABELS.get(name, name)
+        if "skipped" in row:
+            lines.append(f"| {label} | skipped: {row['skipped']} | | | | | | | |")
+            continue
+        j, e = row.get("json", {}), row.get("sse", {})
+        rj = _ratio(j.get("rps"), base.get("json", {}).get("rps"))
+        re_ = _ratio(e.get("rps"), base.get("sse", {}).get("rps"))
+        errors = sum(sum(x.get("errors", {}).values()) for x in (j, e))
+        lines.append(
+            f"| {label} | {_f(j.get('rps'), 0)} | {_f(rj)} | {_f(j.get('cpu_us_per_request'), 0)}"
+            f" | {_f(j.get('p99_ms'))} | {_f(e.get('rps'), 0)} | {_f(re_)} | "
+            f"{_f(e.get('cpu_us_per_request'), 0)} | {errors} |"
+        )
+    return lines
+
+
 def _profile_section(profile: dict[str, Any] | None, skipped: str | None) -> list[str]:
     if skipped:
         return ["## Where the time goes", "", f"Skipped: {skipped}"]
@@ -541,6 +583,7 @@ def markdown(
     sections.append(_skipped_peers(results))
     if rat:
         sections += [_ratio_section(results, rat), _goal_section(rat, extras.get("figures", {}))]
+    sections.append(_stacks_section(extras.get("stacks")))
     sections.append(_poller_section(extras.get("poller"), extras.get("poller_skipped")))
     sections.append(_platform_section(platform))
     sections.append(_profile_section(extras.get("profile"), extras.get("profile_skipped")))
@@ -591,8 +634,11 @@ def main() -> None:
     poller = poller if isinstance(poller, dict) else None
     profile = _load(run / "profile" / "summary.json")
     profile = profile if isinstance(profile, dict) else None
+    stacks = _load(run / "stacks" / "stacks.json")
+    stacks = stacks if isinstance(stacks, dict) else None
     figures = run_figures(results, platform, poller)
     extras = {
+        "stacks": stacks,
         "platform": platform,
         "poller": poller,
         "poller_skipped": _text(run / "poller" / "skipped.txt"),
@@ -608,6 +654,7 @@ def main() -> None:
         "goals": figures,
         "platform": platform,
         "poller": poller,
+        "stacks": stacks,
         "profile": profile,
     }
     md = markdown(results, rat, stamp, notes, extras)

@@ -21,7 +21,7 @@ if [ "$QUICK" = 1 ]; then
 else
   WARMUP=${BENCH_WARMUP:-3}; DURATION=${BENCH_DURATION:-10}; SLOW_DURATION=15; PROBES=200
 fi
-TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm portkey bifrost poller platform profile"}
+TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm portkey bifrost stacks poller platform profile"}
 SCENARIOS=${BENCH_SCENARIOS:-"chat stream kling slow"}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
 SLOW_CONNECTIONS=${BENCH_SLOW_CONNECTIONS:-1000}
@@ -350,6 +350,66 @@ for target in $TARGETS; do
         continue
       fi
       run_peer_$target ;;
+    profile)
+      # Where the time goes: py-spy on one omnirelay worker (SQLite) under wrk at 64 connections.
+      mkdir -p "$TMP/profile"
+      if [ ! -x "$ROOT/.venv/bin/py-spy" ]; then
+        log "profile: SKIPPED - py-spy is not installed (pip install -e '.[bench]')"
+        echo "py-spy is not installed" >"$TMP/profile/skipped.txt"; continue
+      fi
+      export OMNIRELAY_DATA_DIR=$TMP/profile/data OMNIRELAY_ADMIN_KEY=$ADMIN_KEY
+      export OMNIRELAY_DATABASE_URL="sqlite+aiosqlite:///$TMP/profile/data/omnirelay.db"
+      mkdir -p "$OMNIRELAY_DATA_DIR"
+      key=$("$ROOT/.venv/bin/omnirelay" keys create --config "$TMP/omnirelay.toml" \
+        --name bench --quota 1000000 2>"$TMP/profile/keys.log" | tail -1)
+      pgid=$(start_group "$TMP/profile/omnirelay.log" "$ROOT/.venv/bin/omnirelay" serve \
+        --config "$TMP/omnirelay.toml" --workers "$WORKERS" --port "$OMNI_PORT")
+      PROFILE_SECONDS=$DURATION; [ "$QUICK" = 1 ] || PROFILE_SECONDS=15
+      if wait_http "http://127.0.0.1:$OMNI_PORT/healthz" 60; then
+        sleep 1
+        BENCH_BODY=$TMP/body-json.json BENCH_AUTH=$key BENCH_OUT=/dev/null taskset -c "$LOAD_CPUS" \
+          wrk -t"$WRK_THREADS" -c64 -d"$((WARMUP + PROFILE_SECONDS + 2))s" --timeout 30s \
+          -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$OMNI_PORT/v1/chat/completions" >/dev/null &
+        load=$!
+        sleep "$((WARMUP + 1))"
+        # The busiest process of the group after the warm-up is a worker (not the master, nor
+        # multiprocessing's resource tracker).
+        worker=$(python3 - "$pgid" <<'PY'
+import os, sys
+pgid, best = int(sys.argv[1]), (0, "")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(f[2]) == pgid and int(pid) != pgid:
+        best = max(best, (int(f[11]) + int(f[12]), pid))
+print(best[1])
+PY
+)
+        if [ -n "$worker" ] && "$ROOT/.venv/bin/py-spy" record --pid "$worker" --duration "$PROFILE_SECONDS" \
+            --rate 250 --nonblocking --format raw --output "$TMP/profile/worker.txt" \
+            >"$TMP/profile/py-spy.log" 2>&1; then
+          "$PY" "$BENCH/stacks.py" --json "$TMP/profile/summary.json" \
+            --what "non-streaming chat, SQLite, ${PROFILE_SECONDS}s at 250 Hz" \
+            "$TMP/profile/worker.txt" >"$TMP/profile/summary.txt"
+          log "profile: $(head -1 "$TMP/profile/summary.txt"), see $TMP/profile/summary.txt"
+        else
+          log "profile: SKIPPED - py-spy could not record (see $TMP/profile/py-spy.log)"
+          echo "py-spy could not record: $(tail -1 "$TMP/profile/py-spy.log" | cut -c1-200)" >"$TMP/profile/skipped.txt"
+        fi
+        wait "$load" || true
+      else
+        echo "omnirelay did not start" >"$TMP/profile/skipped.txt"
+      fi
+      stop_group "$pgid"
+      unset OMNIRELAY_DATA_DIR OMNIRELAY_ADMIN_KEY OMNIRELAY_DATABASE_URL ;;
+    stacks)
+      # Other bare pass-through stacks beside the aiohttp ceiling (benchmarks/stack_choice.sh).
+      log "stacks: bare pass-throughs on granian RSGI, pyreqwest, uvicorn... (own venv)"
+      STACK_UPSTREAM_PORT=$UPSTREAM_PORT STACK_FIXTURES=$TMP STACK_DURATION=$DURATION STACK_WARMUP=$WARMUP \
+        BENCH_PORT_BASE=$PB bash "$BENCH/stack_choice.sh" "$TMP/stacks" >"$TMP/stacks.log" 2>&1 \
+        || log "stacks: failed (see $TMP/stacks.log)" ;;
     poller)
       # 10,000 Kling tasks in flight on PostgreSQL against a fake vendor answering at once:
       # submits/s, poll lag (due -> polled) p50/p99, CPU per poll, upstream concurrency.

@@ -18,9 +18,12 @@ if (cluster.isPrimary) {
   globalThis.fetch = async (...args) => {
     const response = await upstreamFetch(...args);
     if (!(response.headers.get("content-type") || "").startsWith("text/event-stream")) return response;
-    return new Response(response.body, {
+    const wrapped = new Response(response.body, {
       status: response.status, statusText: response.statusText, headers: new Headers(response.headers),
     });
+    // Keep the original alive while its body streams (undici aborts a collected one's body).
+    Object.defineProperty(wrapped, "upstream", { value: response });
+    return wrapped;
   };
   // start-server.js reads --port= and --headless from process.argv, which the fork inherits.
   await import(pathToFileURL(entry).href);
