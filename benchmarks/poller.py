@@ -137,8 +137,9 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 async def submit_all(
-    gateway: str, key: str, body: bytes, n: int, concurrency: int
+    gateway: str, key: str, body: bytes, n: int, concurrency: int, max_seconds: float
 ) -> dict[str, Any]:
+    """Submits ``n`` tasks, ``concurrency`` at a time, for at most ``max_seconds``."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -146,8 +147,12 @@ async def submit_all(
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
+        deadline = time.monotonic() + max_seconds
+
         async def worker() -> None:
             for _ in todo:
+                if time.monotonic() > deadline:
+                    return
                 started = time.perf_counter()
                 try:
                     async with session.post(gateway + KLING_PATH, data=body, headers=headers) as r:
@@ -164,9 +169,11 @@ async def submit_all(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     latencies.sort()
+    done = len(latencies)
     return {
-        "tasks": n, "concurrency": concurrency, "seconds": round(seconds, 2),
-        "rps": round(n / seconds, 1), "p50_ms": round(statistics.median(latencies), 2),
+        "tasks": done, "asked": n, "capped": done < n, "concurrency": concurrency,
+        "seconds": round(seconds, 2), "ok": done - sum(errors.values()),
+        "rps": round(done / seconds, 1), "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(_pct(latencies, 0.99), 2), "errors": errors,
     }
 
@@ -212,17 +219,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     reading = asyncio.create_task(reader.run(stop))
     body: bytes = args.body_bytes
     try:
-        submit = await submit_all(args.gateway, args.key, body, args.tasks, args.concurrency)
+        submit = await submit_all(
+            args.gateway, args.key, body, args.tasks, args.concurrency, args.submit_seconds
+        )
+        in_flight = submit["ok"]
         print(f"submitted: {submit}", file=sys.stderr)
         # Let the first polls (due a poll interval after each submit) reach a steady rate.
         await asyncio.sleep(args.poll_seconds)
-        full = await window(vendor, reader, args.pgid, args.window, args.tasks)
+        full = await window(vendor, reader, args.pgid, args.window, in_flight)
         print(f"all in flight: {full}", file=sys.stderr)
         ids = sorted({uid for uid, _ in vendor.polls})
         vendor.failing = {uid for i, uid in enumerate(ids) if i % 10}
         # They fail on their next poll; measure once they are gone (or after a minute).
         deadline = time.monotonic() + max(60.0, 3 * args.poll_seconds)
-        while reader.unfinished > args.tasks // 10 + 5 and time.monotonic() < deadline:  # noqa: ASYNC110
+        while reader.unfinished > in_flight // 10 + 5 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # the reader's own loop updates the count
         drained_in = round(time.monotonic() - deadline + max(60.0, 3 * args.poll_seconds), 1)
         await asyncio.sleep(1)
@@ -235,8 +245,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await runner.cleanup()
     per_poll = [w.get("gateway_cpu_ms_per_poll") for w in (full, tenth)]
     return {
-        "tasks": args.tasks, "poll_seconds": args.poll_seconds,
-        "due_per_s_expected": round(args.tasks / args.poll_seconds, 1),
+        "tasks": in_flight, "poll_seconds": args.poll_seconds,
+        "due_per_s_expected": round(in_flight / args.poll_seconds, 1),
         "submit": submit, "all_in_flight": full, "tenth_in_flight": tenth,
         # 1.0 = the poller's CPU follows the due tasks; above 1, part of it follows the in flight.
         "cpu_per_poll_tenth_vs_all": (
@@ -262,6 +272,9 @@ def main() -> None:
     parser.add_argument("--poll-seconds", type=float, default=10.0)
     parser.add_argument("--window", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--submit-seconds", type=float, default=180.0, help="stop submitting after this long"
+    )
     args = parser.parse_args()
     args.body_bytes = Path(args.body).read_bytes()
     import uvloop

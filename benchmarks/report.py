@@ -31,7 +31,7 @@ LABELS = {
     "omnirelay-sqlite": "omnirelay, SQLite",
     "omnirelay-postgres": "omnirelay, PostgreSQL",
     "litellm": "litellm proxy",
-    "portkey": "Portkey gateway (Node)",
+    "portkey": "Portkey gateway (Node, one process per worker via node:cluster)",
     "bifrost": "Bifrost (Go)",
 }
 OMNI = ["omnirelay-sqlite", "omnirelay-postgres"]
@@ -293,6 +293,8 @@ def _slow_section(results: dict[str, Any], present: list[str]) -> list[str]:
 
 def _ratio_section(results: dict[str, Any], rat: dict[str, Any]) -> list[str]:
     conns = conns_of(results)
+    if not conns:
+        return []
     lines = [
         "## Ratios (throughput, non-streaming chat)",
         "",
@@ -417,7 +419,13 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
         f"errors {submit['errors'] or 0}). A fake vendor answers at once; every task is due "
         f"every {poller['poll_seconds']:g} s ({poller['due_per_s_expected']:,} due/s with all "
         "in flight). Lag = the poll's arrival at the vendor minus the due time the gateway "
-        "wrote in the tasks table.",
+        "wrote in the tasks table."
+        + (
+            f" **Submitting was capped after {submit['seconds']} s: {poller['tasks']:,} of "
+            f"{submit.get('asked', poller['tasks']):,} tasks in flight.**"
+            if submit.get("capped")
+            else ""
+        ),
         "",
         "| in flight | polls/s | lag p50 ms | lag p99 ms | lag max ms | gateway CPU s/s | "
         "CPU ms/poll | most polls at once |",
@@ -487,13 +495,18 @@ def _profile_section(profile: dict[str, Any] | None, skipped: str | None) -> lis
     lines = [
         "## Where the time goes (one omnirelay worker, 64 connections)",
         "",
-        f"py-spy, {profile['samples']:,} samples of one worker ({profile['what']}); self time "
-        "grouped by module, then the top functions.",
+        f"py-spy, {profile['samples']:,} samples of one worker ({profile['what']}); "
+        "self time by package, by module, then the top functions. The event loop itself is "
+        "compiled (uvloop), so its own time shows as the frame that runs it (`_run_worker`).",
         "",
-        "| module | self % |",
-        "|---|---:|",
+        "| package | self % | module | self % |",
+        "|---|---:|---|---:|",
     ]
-    lines += [f"| {m} | {pct:.1f} |" for m, pct in profile["modules"][:15]]
+    packages, modules = profile.get("packages", []), profile["modules"]
+    for i in range(min(15, max(len(packages), len(modules)))):
+        p = packages[i] if i < len(packages) else ("", None)
+        m = modules[i] if i < len(modules) else ("", None)
+        lines.append(f"| {p[0]} | {_f(p[1], 1)} | {m[0]} | {_f(m[1], 1)} |")
     lines += ["", "| function (self) | self % |", "|---|---:|"]
     lines += [f"| `{fn}` | {pct:.1f} |" for fn, pct in profile["functions"][:15]]
     return lines

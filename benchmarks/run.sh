@@ -62,7 +62,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+if ! "$PY" -c 'import matplotlib, granian, pyreqwest' 2>/dev/null; then
   log "installing the plotting extra (.[bench])"
   "$ROOT/.venv/bin/pip" install --quiet -e "$ROOT[bench]"
 fi
@@ -388,10 +388,10 @@ print(best[1])
 PY
 )
         if [ -n "$worker" ] && "$ROOT/.venv/bin/py-spy" record --pid "$worker" --duration "$PROFILE_SECONDS" \
-            --rate 250 --nonblocking --format raw --output "$TMP/profile/worker.txt" \
+            --rate 250 --nonblocking --gil --format raw --output "$TMP/profile/worker.txt" \
             >"$TMP/profile/py-spy.log" 2>&1; then
           "$PY" "$BENCH/stacks.py" --json "$TMP/profile/summary.json" \
-            --what "non-streaming chat, SQLite, ${PROFILE_SECONDS}s at 250 Hz" \
+            --what "non-streaming chat, SQLite, ${PROFILE_SECONDS}s at 250 Hz, the thread holding the GIL" \
             "$TMP/profile/worker.txt" >"$TMP/profile/summary.txt"
           log "profile: $(head -1 "$TMP/profile/summary.txt"), see $TMP/profile/summary.txt"
         else
@@ -423,8 +423,11 @@ PY
       fi
       runas_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres poller_bench
       POLLER_TASKS=${BENCH_POLLER_TASKS:-10000} POLLER_WINDOW=${BENCH_POLLER_WINDOW:-20}
-      POLL_SECONDS=${BENCH_POLL_SECONDS:-10}
-      [ "$QUICK" = 1 ] && POLLER_TASKS=${BENCH_POLLER_TASKS:-2000} POLLER_WINDOW=${BENCH_POLLER_WINDOW:-8} POLL_SECONDS=${BENCH_POLL_SECONDS:-4}
+      POLL_SECONDS=${BENCH_POLL_SECONDS:-10} POLLER_SUBMIT_S=${BENCH_POLLER_SUBMIT_SECONDS:-180}
+      if [ "$QUICK" = 1 ]; then
+        POLLER_TASKS=${BENCH_POLLER_TASKS:-2000} POLLER_WINDOW=${BENCH_POLLER_WINDOW:-8}
+        POLL_SECONDS=${BENCH_POLL_SECONDS:-4} POLLER_SUBMIT_S=${BENCH_POLLER_SUBMIT_SECONDS:-45}
+      fi
       printf '[[channels]]\nname = "bench-kling-poller"\nvendor = "kling"\nbase_url = "http://127.0.0.1:%s"\napi_key = "bench-access:bench-secret"\nmodels = ["kling-v1"]\n' \
         "$TASKVENDOR_PORT" >"$TMP/omnirelay-poller.toml"
       poller_db="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/poller_bench"
@@ -441,6 +444,7 @@ PY
           --gateway "http://127.0.0.1:$OMNI_PORT" --key "$key" --database "$poller_db" \
           --vendor-port "$TASKVENDOR_PORT" --body "$TMP/body-kling.json" --pgid "$pgid" \
           --tasks "$POLLER_TASKS" --poll-seconds "$POLL_SECONDS" --window "$POLLER_WINDOW" \
+          --submit-seconds "$POLLER_SUBMIT_S" \
           >"$TMP/poller/log.txt" 2>&1 || log "poller: failed (see $TMP/poller/log.txt)"
         log "poller: $(tr -d '\n ' <"$TMP/poller/figures.json" 2>/dev/null | head -c 400)"
       else

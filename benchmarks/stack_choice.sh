@@ -8,12 +8,13 @@
 #   STACK_UPSTREAM_PORT=N ...                       use a running fake upstream (make bench)
 #   STACKS="aiohttp-aiohttp rsgi-pyreqwest" ...     a subset
 #
-# The stacks live in their own venv (benchmarks/.stack-venv; the versions are printed), never in
-# the project's; a stack whose package cannot be installed is skipped with the reason.
+# The stacks come from the project's `bench` extra (pyproject.toml), in the project's venv, so the
+# aiohttp and uvloop measured are omnirelay's; STACK_VENV=DIR uses another venv. A stack whose
+# package cannot be installed is skipped with the reason.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/benchmarks
-VENV=${STACK_VENV:-$BENCH/.stack-venv}
+VENV=${STACK_VENV:-$ROOT/.venv}
 OUT=${1:-$BENCH/results/tmp/stacks-$(date -u +%Y%m%dT%H%M%SZ)}
 WORKERS=${BENCH_WORKERS:-2}
 DURATION=${STACK_DURATION:-10}
@@ -25,15 +26,15 @@ STACKS=${STACKS:-"aiohttp-aiohttp aiohttp-pyreqwest rsgi-aiohttp rsgi-pyreqwest 
 mkdir -p "$OUT"
 log() { printf '[stacks %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+has() { "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$1') is None)"; }
+if ! has granian || ! has pyreqwest || ! has uvicorn || ! has httpx; then
+  if [ "$VENV" = "$ROOT/.venv" ]; then
+    "$VENV/bin/pip" install -q -e "$ROOT[bench]" >>"$OUT/install.log" 2>&1
+  else
+    "$VENV/bin/pip" install -q aiohttp uvloop granian pyreqwest 'uvicorn[standard]' httpx >>"$OUT/install.log" 2>&1
+  fi || log "could not install the bench extra (see $OUT/install.log); missing stacks are skipped"
 fi
-for pkg in aiohttp uvloop granian pyreqwest 'uvicorn[standard]' httpx; do
-  name=${pkg%%[*}
-  "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('$name') is None)" \
-    || "$VENV/bin/pip" install -q "$pkg" >>"$OUT/install.log" 2>&1 \
-    || log "could not install $pkg (see $OUT/install.log)"
-done
 "$VENV/bin/pip" list 2>/dev/null | grep -iE '^(aiohttp|uvloop|granian|pyreqwest|uvicorn|httpx) ' >"$OUT/versions.txt"
 
 NGINX_CONF=""

@@ -24,6 +24,8 @@ def module_of(frame: str) -> str:
     if not match:
         return frame
     path = match["path"]
+    if not path.startswith("/"):  # py-spy shortens what is under sys.path: pkg/mod.py
+        return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     for root in _ROOTS:
         if root in path:
             tail = path.rsplit(root, 1)[1]
