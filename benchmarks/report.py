@@ -381,8 +381,12 @@ def _goal_section(rat: dict[str, Any], run_figures: dict[str, float | None]) -> 
         if any(c != "—" for c in cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| goal (whole run) | figure |", "|---|---|"]
+    in_flight = run_figures.get("poller_in_flight")
     for label, name, unit, op, target in RUN_GOALS:
-        lines.append(f"| {label} | {_goal_cell(run_figures.get(name), unit, op, target)} |")
+        cell = _goal_cell(run_figures.get(name), unit, op, target)
+        if name.startswith("poller_lag") and in_flight and in_flight != 10_000:
+            cell += f" (at {in_flight:,.0f} in flight)"
+        lines.append(f"| {label} | {cell} |")
     return lines
 
 
@@ -399,6 +403,7 @@ def run_figures(
         "poller_lag_p50_ms": full.get("lag_ms", {}).get("p50"),
         "poller_cpu_ratio": (poller or {}).get("cpu_per_poll_tenth_vs_all"),
         "poller_max_concurrent": full.get("max_concurrent_upstream_polls"),
+        "poller_in_flight": full.get("in_flight"),
         "hot_path_cpu_us": (platform or {}).get("hot_path", {}).get("cpu_us"),
         "limiter_memory_cpu_us": limiter.get("memory", {}).get("cpu_us"),
         "limiter_redis_cpu_us": limiter.get("redis_64_in_flight", {}).get("cpu_us"),
@@ -637,6 +642,41 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+README_START, README_END = "<!-- bench:latest -->", "<!-- /bench:latest -->"
+
+
+def update_readme(
+    readme: Path,
+    results: dict[str, Any],
+    rat: dict[str, Any],
+    figures: dict[str, float | None],
+    stamp: str,
+) -> None:
+    """Puts the run's throughput table and goals between the README's bench markers."""
+    try:
+        text = readme.read_text()
+    except OSError:
+        return
+    if README_START not in text or README_END not in text:
+        return
+    present = [t for t in TARGETS if t in results]
+    block = [README_START, "", f"Run {stamp}, 64 connections, non-streaming chat:", ""]
+    block += ["| target | req/s | p99 ms | CPU/req µs |", "|---|---:|---:|---:|"]
+    for t in present:
+        s = _s(results, t, "chat-c64")
+        if s:
+            block.append(
+                f"| {LABELS[t]} | {_f(s['rps'], 0)} | {_f(s['p99_ms'])} | "
+                f"{_f(s.get('cpu_us_per_request'), 0)} |"
+            )
+        elif "skipped" in results[t]:
+            block.append(f"| {LABELS[t]} | skipped (see latest.md) | | |")
+    block += ["", *_goal_section(rat, figures)[2:], "", README_END]
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    readme.write_text(head + "\n".join(block) + tail)
+
+
 def main() -> None:
     run, out, stamp, notes = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
     results = collect(run)
@@ -671,6 +711,8 @@ def main() -> None:
         "profile": profile,
     }
     md = markdown(results, rat, stamp, notes, extras)
+    if len(sys.argv) > 5:
+        update_readme(Path(sys.argv[5]), results, rat, figures, stamp)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"bench-{stamp}.json").write_text(json.dumps(document, indent=1) + "\n")
     (out / f"bench-{stamp}.md").write_text(md)

@@ -280,9 +280,15 @@ run_peer_bifrost() {
   # provider on the fake upstream; Bifrost is one Go process using every core (GOMAXPROCS).
   local app=$TMP/bifrost-app
   mkdir -p "$app"
+  # File-only mode (no config store, no UI database); concurrency raised from its small default
+  # so the provider queue is not what is measured. Untested here: no binary on this machine.
   cat >"$app/config.json" <<JSON
-{"providers": {"openai": {"keys": [{"name": "bench", "value": "$UPSTREAM_KEY", "models": [], "weight": 1.0}],
-  "network_config": {"base_url": "http://127.0.0.1:$UPSTREAM_PORT/json"}}}}
+{"client": {"enable_logging": false, "drop_excess_requests": false},
+ "config_store": {"enabled": false},
+ "providers": {"openai": {
+  "keys": [{"name": "bench", "value": "$UPSTREAM_KEY", "models": ["*"], "weight": 1.0}],
+  "network_config": {"base_url": "http://127.0.0.1:$UPSTREAM_PORT/json", "max_retries": 0},
+  "concurrency_and_buffer_size": {"concurrency": 1000, "buffer_size": 5000}}}}
 JSON
   pgid=$(start_group "$TMP/bifrost.log" env GOMAXPROCS="$WORKERS" "$PEERS/bifrost/bifrost-http" \
     -app-dir "$app" -host 127.0.0.1 -port "$BIFROST_PORT" -log-level error)
@@ -333,7 +339,8 @@ for target in $TARGETS; do
       fi
       pgid=$(start_group "$TMP/litellm.log" env LITELLM_LOG=ERROR "$LITELLM_VENV/bin/litellm" \
         --config "$TMP/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" --num_workers "$WORKERS")
-      if wait_http "http://127.0.0.1:$LITELLM_PORT/health/liveliness" 120; then
+      # Its first start after the install compiles a large package: give it time.
+      if wait_http "http://127.0.0.1:$LITELLM_PORT/health/liveliness" 240; then
         run_target litellm "http://127.0.0.1:$LITELLM_PORT" /v1/chat/completions "" \
           sk-litellm-bench-master "$pgid"
       else
@@ -474,5 +481,8 @@ PY
   esac
 done
 
+# The README's bench section gets the table and goals of a run into the default results folder.
+readme=(); [ "$OUT" = "$BENCH/results" ] && readme=("$ROOT/README.md")
 "$PY" "$BENCH/report.py" "$TMP" "$OUT" "$STAMP" \
-  "workers=$WORKERS cores=$NCPU servers=$SERVER_CPUS wrk=$LOAD_CPUS/$WRK_THREADS warmup=${WARMUP}s duration=${DURATION}s quick=$QUICK"
+  "workers=$WORKERS cores=$NCPU servers=$SERVER_CPUS wrk=$LOAD_CPUS/$WRK_THREADS warmup=${WARMUP}s duration=${DURATION}s quick=$QUICK" \
+  "${readme[@]}"
