@@ -323,7 +323,9 @@ GOALS: list[Goal] = [
     ("64 conns vs litellm", "rps_c64_vs_litellm", "x", ">=", 1.0),
     ("64 conns vs Portkey", "rps_c64_vs_portkey", "x", ">=", 1.0),
     ("64 conns vs Bifrost", "rps_c64_vs_bifrost", "x", ">=", 1.0),
+    ("CPU/req vs litellm (theirs / ours)", "cpu_c64_vs_litellm", "x", None, None),
     ("CPU/req vs Portkey (theirs / ours)", "cpu_c64_vs_portkey", "x", None, None),
+    ("CPU/req vs Bifrost (theirs / ours)", "cpu_c64_vs_bifrost", "x", None, None),
     ("64 conns vs the nginx hop (the limit)", "rps_c64_vs_nginx", "%", None, None),
     ("added p50 at 1 connection <= 0.25 ms", "added_p50_ms_c1", "ms", "<=", 0.25),
     ("added p99 at 1 connection <= 0.5 ms", "added_p99_ms_c1", "ms", "<=", 0.5),
@@ -447,6 +449,13 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
             f"{_f(w.get('gateway_cpu_s_per_s'))} | {_f(w.get('gateway_cpu_ms_per_poll'), 3)} | "
             f"{w['max_concurrent_upstream_polls']} |"
         )
+    drained = poller.get("tenth_in_flight", {}).get("drained_after_s")
+    if drained is not None:
+        lines += [
+            "",
+            f"The second row was measured {drained} s after the vendor began failing nine "
+            "tasks in ten (the wait ends when they are gone, or after a minute).",
+        ]
     return lines
 
 
