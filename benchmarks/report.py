@@ -454,7 +454,13 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
         lines += [
             "",
             f"The second row was measured {drained} s after the vendor began failing nine "
-            "tasks in ten (the wait ends when they are gone, or after a minute).",
+            "tasks in ten (the wait ends when they are gone, or after a minute)"
+            + (
+                "."
+                if poller["tenth_in_flight"].get("drained", True)
+                else ": they were not all gone (the poller was behind), so the two rows do not "
+                "compare and the CPU-per-poll ratio is not given."
+            ),
         ]
     return lines
 
