@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck services bench install clean docs reliability fuzz bench-observability
+.PHONY: run demo test lint typecheck services bench install clean docs reliability fuzz bench-observability bench-stacks bench-peers
 
 # The user documentation (served at /docs/): rebuilt when a page, a sample or the code its
 # tables are generated from changed.
@@ -52,6 +52,15 @@ test: install services lint typecheck
 
 bench: install
 	bash benchmarks/run.sh
+
+# Bare pass-throughs on other stacks (granian RSGI, pyreqwest, uvicorn...) beside the aiohttp
+# ceiling, on their own (make bench runs them too, as its "stacks" target).
+bench-stacks: install
+	bash benchmarks/stack_choice.sh
+
+# Installs the peer gateways make bench compares with (npm, into .bench-peers/).
+bench-peers:
+	bash benchmarks/peers/install.sh
 
 # The fault matrix on both backends (PostgreSQL with two nodes too), the billing audits, and
 # the rest of the reliability tests; make test runs all but the PostgreSQL matrix.

@@ -13,7 +13,9 @@ CONNS=${PROFILE_CONNS:-64}
 SECONDS_=${PROFILE_SECONDS:-15}
 TMP=$ROOT/benchmarks/results/tmp/profile-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$TMP"
-export BENCH_UPSTREAM_PORT=18080 BENCH_PROXY_PORT=18081 BENCH_WORKERS=2
+PB=${BENCH_PORT_BASE:-18000}
+export BENCH_UPSTREAM_PORT=$((PB + 80)) BENCH_PROXY_PORT=$((PB + 81)) BENCH_WORKERS=2
+OMNI=$((PB + 100))
 python3 benchmarks/fixtures.py "$TMP"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 nginx -c "$TMP/nginx-upstream.conf"
@@ -28,23 +30,26 @@ trap 'exit 130' INT TERM PIPE
 export OMNIRELAY_DATA_DIR=$TMP/data OMNIRELAY_ADMIN_KEY=sk-or-bench-admin-0123456789
 export OMNIRELAY_DATABASE_URL=${PROFILE_DB:-sqlite+aiosqlite:///$TMP/data/omnirelay.db}
 KEY=$(.venv/bin/omnirelay keys create --config "$TMP/omnirelay.toml" --name bench --quota 1000000 | tail -1)
-setsid .venv/bin/omnirelay serve --config "$TMP/omnirelay.toml" --workers 2 --port 18100 \
+setsid .venv/bin/omnirelay serve --config "$TMP/omnirelay.toml" --workers 2 --port "$OMNI" \
   >"$TMP/omnirelay.log" 2>&1 &
 PGID=$!
-until curl -fs -o /dev/null http://127.0.0.1:18100/healthz; do sleep 0.3; done
+until curl -fs -o /dev/null http://127.0.0.1:$OMNI/healthz; do sleep 0.3; done
 sleep 1
 BENCH_BODY=$TMP/body-$KIND.json BENCH_AUTH=$KEY BENCH_OUT=$TMP/warmup.json \
-  wrk -t1 -c"$CONNS" -d3s -s benchmarks/wrk/post.lua http://127.0.0.1:18100/v1/chat/completions >/dev/null
-WORKERS=$(pgrep -g "$PGID" -f multiprocessing | tr '\n' ' ')
+  wrk -t1 -c"$CONNS" -d3s -s benchmarks/wrk/post.lua http://127.0.0.1:$OMNI/v1/chat/completions >/dev/null
+# The workers (multiprocessing's resource tracker is not one).
+WORKERS=$(pgrep -g "$PGID" -f spawn_main | tr '\n' ' ')
+[ -n "$WORKERS" ] || WORKERS=$(pgrep -g "$PGID" -f multiprocessing | tr '\n' ' ')
 SPIES=()
 for pid in $WORKERS; do
-  .venv/bin/py-spy record --pid "$pid" --duration "$SECONDS_" --rate 250 --nonblocking \
+  .venv/bin/py-spy record --pid "$pid" --duration "$SECONDS_" --rate 250 --nonblocking --gil \
     --format raw --output "$TMP/worker-$pid.txt" >/dev/null 2>&1 &
   SPIES+=($!)
 done
 BENCH_BODY=$TMP/body-$KIND.json BENCH_AUTH=$KEY BENCH_OUT=$TMP/wrk.json taskset -c 1 \
-  wrk -t1 -c"$CONNS" -d"${SECONDS_}s" -s benchmarks/wrk/post.lua http://127.0.0.1:18100/v1/chat/completions >/dev/null
+  wrk -t1 -c"$CONNS" -d"${SECONDS_}s" -s benchmarks/wrk/post.lua http://127.0.0.1:$OMNI/v1/chat/completions >/dev/null
 wait "${SPIES[@]}" || true
 cat "$TMP/wrk.json"
-.venv/bin/python benchmarks/stacks.py "$TMP"/worker-*.txt | tee "$TMP/summary.txt"
+.venv/bin/python benchmarks/stacks.py --json "$TMP/summary.json" --what "$KIND, $CONNS connections" \
+  "$TMP"/worker-*.txt | tee "$TMP/summary.txt"
 echo "profile in $TMP"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark: direct (fake upstream), a bare nginx proxy hop, a bare aiohttp pass-through
-# (the Python ceiling), omnirelay on SQLite and PostgreSQL, and litellm - same machine, same
-# run, same worker count. Loopback only; everything started here is stopped on exit.
+# (the Python ceiling), omnirelay on SQLite and PostgreSQL, and the peers - litellm, Portkey's
+# gateway, Bifrost (benchmarks/peers/install.sh) - same machine, same run, same worker count;
+# then the task poller at 10,000 in flight, the platform's hot-path costs and a profile of one
+# omnirelay worker. Loopback only; everything started here is stopped on exit.
 #
-#   make bench                      full run (~12 min)
+#   make bench                      full run (~20 min on 2 cores)
 #   BENCH_QUICK=1 make bench        short durations, for iteration
 #   BENCH_TARGETS="direct omnirelay-sqlite" make bench     a subset
 #   BENCH_SCENARIOS="chat stream" make bench              chat | stream | kling | slow
@@ -19,17 +21,20 @@ if [ "$QUICK" = 1 ]; then
 else
   WARMUP=${BENCH_WARMUP:-3}; DURATION=${BENCH_DURATION:-10}; SLOW_DURATION=15; PROBES=200
 fi
-TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm platform"}
+TARGETS=${BENCH_TARGETS:-"direct nginx aiohttp omnirelay-sqlite omnirelay-postgres litellm portkey bifrost stacks poller platform profile"}
 SCENARIOS=${BENCH_SCENARIOS:-"chat stream kling slow"}
 CONNECTIONS=${BENCH_CONNECTIONS:-"1 16 64 256"}
 SLOW_CONNECTIONS=${BENCH_SLOW_CONNECTIONS:-1000}
 
-UPSTREAM_PORT=18080 PROXY_PORT=18081 AIOHTTP_PORT=18300 OMNI_PORT=18100 LITELLM_PORT=18200
-PG_PORT=18432
+# BENCH_PORT_BASE moves every port at once (two runs on one shared machine must not collide).
+PB=${BENCH_PORT_BASE:-18000}
+UPSTREAM_PORT=$((PB + 80)) PROXY_PORT=$((PB + 81)) AIOHTTP_PORT=$((PB + 300)) OMNI_PORT=$((PB + 100))
+LITELLM_PORT=$((PB + 200)) PORTKEY_PORT=$((PB + 400)) BIFROST_PORT=$((PB + 500)) PG_PORT=$((PB + 432))
+TASKVENDOR_PORT=$((PB + 600))
 export BENCH_UPSTREAM_PORT=$UPSTREAM_PORT BENCH_PROXY_PORT=$PROXY_PORT BENCH_WORKERS=$WORKERS
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$BENCH/results
+OUT=${BENCH_RESULTS:-$BENCH/results}  # where the table, JSON and plot go
 TMP=$OUT/tmp/$STAMP
 mkdir -p "$TMP"
 PY=$ROOT/.venv/bin/python
@@ -57,7 +62,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+if ! "$PY" -c 'import matplotlib, granian, pyreqwest' 2>/dev/null; then
   log "installing the plotting extra (.[bench])"
   "$ROOT/.venv/bin/pip" install --quiet -e "$ROOT[bench]"
 fi
@@ -132,6 +137,8 @@ ttfb_probe() {
   local args=(-s -X POST -H "Content-Type: application/json" --data-binary "@$body"
     -w '%{time_pretransfer} %{time_starttransfer} %{time_total}\n')
   [ -n "$auth" ] && args+=(-H "Authorization: Bearer $auth")
+  local line
+  while IFS= read -r line; do [ -n "$line" ] && args+=(-H "$line"); done <<<"${BENCH_HEADERS:-}"
   for _ in $(seq 1 "$count"); do args+=(-o /dev/null "$url"); done
   taskset -c "$LOAD_CPUS" curl "${args[@]}" >"$outfile" 2>/dev/null || true
 }
@@ -144,23 +151,28 @@ run_target() {
   mkdir -p "$dir"
   echo "$pgid" >"$dir/pgid"
   url_for() { echo "$base${chat//\{kind\}/$1}"; }
+  # A peer that routes by header (HEADERS_PATTERN, with {kind}) gets them in wrk and curl.
+  use_headers() { local pattern=${HEADERS_PATTERN:-}; export BENCH_HEADERS=${pattern//\{kind\}/$1}; }
   "$PY" "$BENCH/rss.py" "$pgid" "$dir/rss-idle.txt" & local idle=$!
   sleep 0.6; kill -TERM "$idle"; wait "$idle" || true
   for scenario in $SCENARIOS; do
     case $scenario in
       chat)
+        use_headers json
         # Added latency at one connection, without load: a keep-alive curl, like the probes.
-        ttfb_probe "$(url_for json)" "$TMP/body-json.json" "$auth" "$PROBES" "$dir/probe-json-idle.txt"
+        ttfb_probe "$(url_for json)" "$TMP/${BODY_PREFIX:-body}-json.json" "$auth" "$PROBES" "$dir/probe-json-idle.txt"
         for c in $CONNECTIONS; do
-          measure "$target" "chat-c$c" "$c" "$DURATION" "$(url_for json)" "$TMP/body-json.json" "$auth"
+          measure "$target" "chat-c$c" "$c" "$DURATION" "$(url_for json)" "$TMP/${BODY_PREFIX:-body}-json.json" "$auth"
         done ;;
       stream)
-        ttfb_probe "$(url_for sse)" "$TMP/body-sse.json" "$auth" "$PROBES" "$dir/probe-sse-idle.txt"
-        ( sleep $((WARMUP + 1)); ttfb_probe "$(url_for sse)" "$TMP/body-sse.json" "$auth" \
+        use_headers sse
+        ttfb_probe "$(url_for sse)" "$TMP/${BODY_PREFIX:-body}-sse.json" "$auth" "$PROBES" "$dir/probe-sse-idle.txt"
+        ( sleep $((WARMUP + 1)); ttfb_probe "$(url_for sse)" "$TMP/${BODY_PREFIX:-body}-sse.json" "$auth" \
             "$PROBES" "$dir/probe-sse-load.txt" ) & local probe=$!
-        measure "$target" "stream-c64" 64 "$DURATION" "$(url_for sse)" "$TMP/body-sse.json" "$auth"
+        measure "$target" "stream-c64" 64 "$DURATION" "$(url_for sse)" "$TMP/${BODY_PREFIX:-body}-sse.json" "$auth"
         wait "$probe" || true ;;
       kling)
+        unset BENCH_HEADERS
         if [ -z "$kling" ]; then
           echo "no Kling API on this target" >"$dir/kling-skipped.txt"; continue
         fi
@@ -176,17 +188,19 @@ run_target() {
         [ "$code" = 200 ] || log "$target kling: probe answered HTTP $code: $(head -c 300 "$dir/kling-probe.txt")"
         measure "$target" "kling-c64" 64 "$DURATION" "$base$kling" "$TMP/body-kling.json" "$auth" ;;
       slow)
+        use_headers slow
         "$PY" "$BENCH/rss.py" "$pgid" "$dir/rss-slow.txt" & local sampler=$!
-        ( sleep 3; ttfb_probe "$(url_for slow)" "$TMP/body-slow.json" "$auth" 1 "$dir/probe-slow.txt" ) &
+        ( sleep 3; ttfb_probe "$(url_for slow)" "$TMP/${BODY_PREFIX:-body}-slow.json" "$auth" 1 "$dir/probe-slow.txt" ) &
         local probe=$!
         local saved=$WARMUP; WARMUP=1
         measure "$target" "slow-c$SLOW_CONNECTIONS" "$SLOW_CONNECTIONS" "$SLOW_DURATION" \
-          "$(url_for slow)" "$TMP/body-slow.json" "$auth"
+          "$(url_for slow)" "$TMP/${BODY_PREFIX:-body}-slow.json" "$auth"
         WARMUP=$saved
         wait "$probe" || true
         kill -TERM "$sampler"; wait "$sampler" || true ;;
     esac
   done
+  unset BENCH_HEADERS
 }
 
 nginx_pgid() { cat "$TMP/nginx-$1.pid"; }   # nginx daemonises into its own session
@@ -242,6 +256,56 @@ ensure_litellm() {
     >"$TMP/litellm-install.log" 2>&1
 }
 
+# --- the peers (benchmarks/peers/) ------------------------------------------------------------
+PEERS=$ROOT/.bench-peers
+run_peer_portkey() {
+  # Portkey starts one Node process; node:cluster gives it WORKERS of them on one port (as pm2
+  # would), so it has the cores the others have. Routed by its custom-host headers.
+  pgid=$(start_group "$TMP/portkey.log" env NODE_ENV=production node "$BENCH/peers/portkey-cluster.mjs" \
+    "$PEERS/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" "$WORKERS" \
+    "--port=$PORTKEY_PORT" --headless)
+  if wait_http "http://127.0.0.1:$PORTKEY_PORT/" 60; then
+    HEADERS_PATTERN=$'x-portkey-provider: openai\nx-portkey-custom-host: '"http://127.0.0.1:$UPSTREAM_PORT/{kind}/v1"
+    echo "node:cluster, $WORKERS processes" >"$TMP/portkey-processes.txt"
+    run_target portkey "http://127.0.0.1:$PORTKEY_PORT" /v1/chat/completions "" "$UPSTREAM_KEY" "$pgid"
+    unset HEADERS_PATTERN
+  else
+    log "portkey: SKIPPED - the gateway did not start (see $TMP/portkey.log)"
+    mkdir -p "$TMP/portkey"; echo "the gateway did not start" >"$TMP/portkey/skipped.txt"
+  fi
+  stop_group "$pgid"
+}
+run_peer_bifrost() {
+  # Only where a bifrost-http binary exists (install.sh says why not otherwise). One OpenAI
+  # provider on the fake upstream; Bifrost is one Go process using every core (GOMAXPROCS).
+  local app=$TMP/bifrost-app
+  mkdir -p "$app"
+  # File-only mode (no config store, no UI database); concurrency raised from its small default
+  # so the provider queue is not what is measured. Untested here: no binary on this machine.
+  cat >"$app/config.json" <<JSON
+{"client": {"enable_logging": false, "drop_excess_requests": false},
+ "config_store": {"enabled": false},
+ "providers": {"openai": {
+  "keys": [{"name": "bench", "value": "$UPSTREAM_KEY", "models": ["*"], "weight": 1.0}],
+  "network_config": {"base_url": "http://127.0.0.1:$UPSTREAM_PORT/json", "max_retries": 0},
+  "concurrency_and_buffer_size": {"concurrency": 1000, "buffer_size": 5000}}}}
+JSON
+  pgid=$(start_group "$TMP/bifrost.log" env GOMAXPROCS="$WORKERS" "$PEERS/bifrost/bifrost-http" \
+    -app-dir "$app" -host 127.0.0.1 -port "$BIFROST_PORT" -log-level error)
+  if wait_http "http://127.0.0.1:$BIFROST_PORT/health" 60; then
+    # One base URL for the provider: the non-streaming scenario only.
+    local saved=$SCENARIOS; SCENARIOS=chat
+    sed 's/"model": "/"model": "openai\//' "$TMP/body-json.json" >"$TMP/body-bifrost-json.json"
+    BODY_PREFIX=body-bifrost run_target bifrost "http://127.0.0.1:$BIFROST_PORT" /v1/chat/completions "" "" "$pgid"
+    SCENARIOS=$saved
+  else
+    log "bifrost: SKIPPED - bifrost-http did not start (see $TMP/bifrost.log)"
+    mkdir -p "$TMP/bifrost"; echo "bifrost-http did not start" >"$TMP/bifrost/skipped.txt"
+  fi
+  stop_group "$pgid"
+}
+UPSTREAM_KEY=sk-upstream-bench
+
 for target in $TARGETS; do
   case $target in
     direct)
@@ -275,7 +339,8 @@ for target in $TARGETS; do
       fi
       pgid=$(start_group "$TMP/litellm.log" env LITELLM_LOG=ERROR "$LITELLM_VENV/bin/litellm" \
         --config "$TMP/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" --num_workers "$WORKERS")
-      if wait_http "http://127.0.0.1:$LITELLM_PORT/health/liveliness" 120; then
+      # Its first start after the install compiles a large package: give it time.
+      if wait_http "http://127.0.0.1:$LITELLM_PORT/health/liveliness" 240; then
         run_target litellm "http://127.0.0.1:$LITELLM_PORT" /v1/chat/completions "" \
           sk-litellm-bench-master "$pgid"
       else
@@ -283,6 +348,119 @@ for target in $TARGETS; do
         mkdir -p "$TMP/litellm"; echo "litellm did not start" >"$TMP/litellm/skipped.txt"
       fi
       stop_group "$pgid" ;;
+    portkey|bifrost)
+      bash "$BENCH/peers/install.sh" "$target" 2>>"$TMP/peers-install.log"
+      peer_status=$(cat "$ROOT/.bench-peers/$target/status" 2>/dev/null || echo "skipped: not installed")
+      if [ "$peer_status" != ok ]; then
+        log "$target: SKIPPED - ${peer_status#skipped: }"
+        mkdir -p "$TMP/$target"; echo "${peer_status#skipped: }" >"$TMP/$target/skipped.txt"
+        continue
+      fi
+      run_peer_$target ;;
+    profile)
+      # Where the time goes: py-spy on one omnirelay worker (SQLite) under wrk at 64 connections.
+      mkdir -p "$TMP/profile"
+      if [ ! -x "$ROOT/.venv/bin/py-spy" ]; then
+        log "profile: SKIPPED - py-spy is not installed (pip install -e '.[bench]')"
+        echo "py-spy is not installed" >"$TMP/profile/skipped.txt"; continue
+      fi
+      export OMNIRELAY_DATA_DIR=$TMP/profile/data OMNIRELAY_ADMIN_KEY=$ADMIN_KEY
+      export OMNIRELAY_DATABASE_URL="sqlite+aiosqlite:///$TMP/profile/data/omnirelay.db"
+      mkdir -p "$OMNIRELAY_DATA_DIR"
+      key=$("$ROOT/.venv/bin/omnirelay" keys create --config "$TMP/omnirelay.toml" \
+        --name bench --quota 1000000 2>"$TMP/profile/keys.log" | tail -1)
+      pgid=$(start_group "$TMP/profile/omnirelay.log" "$ROOT/.venv/bin/omnirelay" serve \
+        --config "$TMP/omnirelay.toml" --workers "$WORKERS" --port "$OMNI_PORT")
+      PROFILE_SECONDS=$DURATION; [ "$QUICK" = 1 ] || PROFILE_SECONDS=15
+      if wait_http "http://127.0.0.1:$OMNI_PORT/healthz" 60; then
+        sleep 1
+        BENCH_BODY=$TMP/body-json.json BENCH_AUTH=$key BENCH_OUT=/dev/null taskset -c "$LOAD_CPUS" \
+          wrk -t"$WRK_THREADS" -c64 -d"$((WARMUP + PROFILE_SECONDS + 2))s" --timeout 30s \
+          -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$OMNI_PORT/v1/chat/completions" >/dev/null &
+        load=$!
+        sleep "$((WARMUP + 1))"
+        # The busiest process of the group after the warm-up is a worker (not the master, nor
+        # multiprocessing's resource tracker).
+        worker=$(python3 - "$pgid" <<'PY'
+import os, sys
+pgid, best = int(sys.argv[1]), (0, "")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(f[2]) == pgid and int(pid) != pgid:
+        best = max(best, (int(f[11]) + int(f[12]), pid))
+print(best[1])
+PY
+)
+        if [ -n "$worker" ] && "$ROOT/.venv/bin/py-spy" record --pid "$worker" --duration "$PROFILE_SECONDS" \
+            --rate 250 --nonblocking --gil --format raw --output "$TMP/profile/worker.txt" \
+            >"$TMP/profile/py-spy.log" 2>&1; then
+          "$PY" "$BENCH/stacks.py" --json "$TMP/profile/summary.json" \
+            --what "non-streaming chat, SQLite, ${PROFILE_SECONDS}s at 250 Hz, the thread holding the GIL" \
+            "$TMP/profile/worker.txt" >"$TMP/profile/summary.txt"
+          log "profile: $(head -1 "$TMP/profile/summary.txt"), see $TMP/profile/summary.txt"
+        else
+          log "profile: SKIPPED - py-spy could not record (see $TMP/profile/py-spy.log)"
+          echo "py-spy could not record: $(tail -1 "$TMP/profile/py-spy.log" | cut -c1-200)" >"$TMP/profile/skipped.txt"
+        fi
+        wait "$load" || true
+      else
+        echo "omnirelay did not start" >"$TMP/profile/skipped.txt"
+      fi
+      stop_group "$pgid"
+      unset OMNIRELAY_DATA_DIR OMNIRELAY_ADMIN_KEY OMNIRELAY_DATABASE_URL ;;
+    stacks)
+      # Other bare pass-through stacks beside the aiohttp ceiling (benchmarks/stack_choice.sh).
+      log "stacks: bare pass-throughs on granian RSGI, pyreqwest, uvicorn... (own venv)"
+      STACK_UPSTREAM_PORT=$UPSTREAM_PORT STACK_FIXTURES=$TMP STACK_DURATION=$DURATION STACK_WARMUP=$WARMUP \
+        BENCH_PORT_BASE=$PB bash "$BENCH/stack_choice.sh" "$TMP/stacks" >"$TMP/stacks.log" 2>&1 \
+        || log "stacks: failed (see $TMP/stacks.log)" ;;
+    poller)
+      # 10,000 Kling tasks in flight on PostgreSQL against a fake vendor answering at once:
+      # submits/s, poll lag (due -> polled) p50/p99, CPU per poll, upstream concurrency.
+      mkdir -p "$TMP/poller"
+      if [ -z "$PG_DATA" ] && { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then
+        start_postgres
+      fi
+      if [ -z "$PG_DATA" ]; then
+        log "poller: SKIPPED - PostgreSQL is not installed (run 'make services')"
+        echo "PostgreSQL not installed" >"$TMP/poller/skipped.txt"; continue
+      fi
+      runas_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres poller_bench
+      POLLER_TASKS=${BENCH_POLLER_TASKS:-10000} POLLER_WINDOW=${BENCH_POLLER_WINDOW:-20}
+      POLL_SECONDS=${BENCH_POLL_SECONDS:-10} POLLER_SUBMIT_S=${BENCH_POLLER_SUBMIT_SECONDS:-180}
+      if [ "$QUICK" = 1 ]; then
+        POLLER_TASKS=${BENCH_POLLER_TASKS:-2000} POLLER_WINDOW=${BENCH_POLLER_WINDOW:-8}
+        POLL_SECONDS=${BENCH_POLL_SECONDS:-4} POLLER_SUBMIT_S=${BENCH_POLLER_SUBMIT_SECONDS:-45}
+      fi
+      printf '[[channels]]\nname = "bench-kling-poller"\nvendor = "kling"\nbase_url = "http://127.0.0.1:%s"\napi_key = "bench-access:bench-secret"\nmodels = ["kling-v1"]\n' \
+        "$TASKVENDOR_PORT" >"$TMP/omnirelay-poller.toml"
+      poller_db="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/poller_bench"
+      export OMNIRELAY_DATA_DIR=$TMP/poller/data OMNIRELAY_ADMIN_KEY=$ADMIN_KEY OMNIRELAY_DATABASE_URL=$poller_db
+      export OMNIRELAY_TASK_POLL_SECONDS=$POLL_SECONDS OMNIRELAY_TASK_POLL_MAX_SECONDS=$POLL_SECONDS
+      mkdir -p "$OMNIRELAY_DATA_DIR"
+      key=$("$ROOT/.venv/bin/omnirelay" keys create --config "$TMP/omnirelay-poller.toml" \
+        --name bench --quota 1000000 2>"$TMP/poller/keys.log" | tail -1)
+      pgid=$(start_group "$TMP/poller/omnirelay.log" "$ROOT/.venv/bin/omnirelay" serve \
+        --config "$TMP/omnirelay-poller.toml" --workers "$WORKERS" --port "$OMNI_PORT")
+      if wait_http "http://127.0.0.1:$OMNI_PORT/healthz" 60; then
+        log "poller: $POLLER_TASKS tasks, polled every ${POLL_SECONDS}s, windows of ${POLLER_WINDOW}s"
+        taskset -c "$LOAD_CPUS" "$PY" "$BENCH/poller.py" "$TMP/poller/figures.json" \
+          --gateway "http://127.0.0.1:$OMNI_PORT" --key "$key" --database "$poller_db" \
+          --vendor-port "$TASKVENDOR_PORT" --body "$TMP/body-kling.json" --pgid "$pgid" \
+          --tasks "$POLLER_TASKS" --poll-seconds "$POLL_SECONDS" --window "$POLLER_WINDOW" \
+          --submit-seconds "$POLLER_SUBMIT_S" \
+          >"$TMP/poller/log.txt" 2>&1 || log "poller: failed (see $TMP/poller/log.txt)"
+        log "poller: $(tr -d '\n ' <"$TMP/poller/figures.json" 2>/dev/null | head -c 400)"
+      else
+        log "poller: SKIPPED - omnirelay did not start (see $TMP/poller/omnirelay.log)"
+        echo "omnirelay did not start" >"$TMP/poller/skipped.txt"
+      fi
+      stop_group "$pgid"
+      unset OMNIRELAY_DATA_DIR OMNIRELAY_ADMIN_KEY OMNIRELAY_DATABASE_URL \
+        OMNIRELAY_TASK_POLL_SECONDS OMNIRELAY_TASK_POLL_MAX_SECONDS ;;
     platform)
       # The rate limiter's cost per request (memory, Redis) and the usage queries on 1M rows.
       log "platform: limiter cost and usage queries (benchmarks/limits_and_usage.py)"
@@ -303,5 +481,8 @@ for target in $TARGETS; do
   esac
 done
 
+# The README's bench section gets the table and goals of a run into the default results folder.
+readme=(); [ "$OUT" = "$BENCH/results" ] && readme=("$ROOT/README.md")
 "$PY" "$BENCH/report.py" "$TMP" "$OUT" "$STAMP" \
-  "workers=$WORKERS cores=$NCPU servers=$SERVER_CPUS wrk=$LOAD_CPUS/$WRK_THREADS warmup=${WARMUP}s duration=${DURATION}s quick=$QUICK"
+  "workers=$WORKERS cores=$NCPU servers=$SERVER_CPUS wrk=$LOAD_CPUS/$WRK_THREADS warmup=${WARMUP}s duration=${DURATION}s quick=$QUICK" \
+  "${readme[@]}"

@@ -14,6 +14,14 @@ local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
 end
+-- More headers, one "Name: value" a line (a peer's routing headers, e.g. Portkey's).
+local extra = os.getenv("BENCH_HEADERS")
+if extra then
+  for line in extra:gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then wrk.headers[name] = value end
+  end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors
