@@ -37,7 +37,7 @@ def per_call(
 
 def drained(writer: object) -> None:
     records = writer.records  # type: ignore[attr-defined]
-    while not records.empty():
+    while records:
         time.sleep(0.001)
     time.sleep(0.01)  # the last batch is being written
 

@@ -10,10 +10,8 @@ import argparse
 import asyncio
 import gc
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,10 +41,11 @@ from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
 from omnirelay.observability import logs
-from omnirelay.observability.metrics import MULTIPROC_ENV, mark_process_dead
+from omnirelay.observability.metrics import MULTIPROC_ENV
 from omnirelay.platform import balances, keyring, users
 from omnirelay.store import channels, open_database
 from omnirelay.store import users as users_table
+from omnirelay.supervisor import handover
 
 log = logging.getLogger("omnirelay")
 
@@ -124,28 +123,6 @@ def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
     return process
 
 
-def _serve_many(settings: Settings) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings, True), daemon=False)
-        for _ in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def stop(*_: object) -> None:
-        for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
-                os.kill(worker.pid, signal.SIGINT)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
-        if worker.pid is not None:
-            mark_process_dead(worker.pid)
-
-
 def _metrics_dir(settings: Settings) -> str | None:
     """Several workers share their metrics through files in one folder, which must be named
     before any of them starts (prometheus-client reads it once); stale files are removed."""
@@ -169,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo=True if args.demo else None,
         sandbox_port=args.sandbox_port,
     )
-    logs.configure(settings.log_level, settings.log_format)
+    writer = logs.configure(settings.log_level, settings.log_format)
     sandbox = _start_sandbox(settings) if settings.demo and not args.sandbox_running else None
     made_metrics_dir = _metrics_dir(settings)
     try:
@@ -184,7 +161,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         if settings.workers > 1:
-            _serve_many(settings)
+            # This process has the gateway's modules loaded (the bootstrap's): it becomes a
+            # fresh supervisor without them, which cleans up (sandbox, metrics files) at the end.
+            writer.stop()
+            handover(settings, sandbox.pid if sandbox is not None else None, made_metrics_dir)
         else:
             _run_worker(settings, reuse_port=False)
     finally:

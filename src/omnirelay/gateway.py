@@ -36,7 +36,6 @@ from omnirelay.platform.bus import Bus, RedisBus
 from omnirelay.platform.limits.admission import Limiter
 from omnirelay.platform.limits.base import LimitBackend, Scope
 from omnirelay.platform.limits.memory import MemoryLimits
-from omnirelay.platform.limits.redis import RedisLimits
 from omnirelay.platform.redis_link import RedisLink
 from omnirelay.platform.usage_log import delete_old_usage, spent_by_scope
 from omnirelay.relay import Relay, RetryPolicy, Timeouts
@@ -221,6 +220,8 @@ async def _platform(settings: Settings, db: Database) -> tuple[RedisLink | None,
                 settings.workers,
             )
         return None, MemoryLimits(seed), Bus()
+    from omnirelay.platform.limits.redis import RedisLimits  # only with Redis: its client is big
+
     link = RedisLink(settings.redis_url)
     await link.start()
     return link, RedisLimits(link, seed), RedisBus(link)

@@ -25,6 +25,9 @@ from omnirelay.formats.sse import EventSplitter
 from omnirelay.metering import Meter
 from omnirelay.relay import Opened
 
+# Below this a chunk is split into events: its byte searches would cost more than the split.
+PASS_MIN = 2048
+
 
 class StreamTransform(Protocol):
     """Upstream events in, the client's events out; ``usage`` and ``failure`` as seen so far."""
@@ -126,16 +129,15 @@ class _Pump:
         idle = self.opened.timeouts.idle
         splitter = EventSplitter()
         transform, response, meter = self.transform, self.response, self.meter
+        # A transform that passes most events untouched (OpenAI to OpenAI) says how much of a
+        # chunk it would: those bytes are relayed as they are, never split into events.
+        passing: Callable[[bytes], tuple[int, int]] | None = getattr(transform, "passing", None)
         seen = False
         try:
             async with asyncio.timeout_at(self.opened.first_byte_deadline()) as timer:
                 async for raw in self.opened.response.content.iter_any():
-                    out: list[bytes] = []
-                    for event in splitter.feed(raw):
-                        self.events += 1
-                        out += transform.feed(event)
-                        if transform.failure is not None:
-                            break
+                    out, events = through(raw, splitter, transform, passing)
+                    self.events += events
                     if out:
                         meter.mark_first_byte()
                         await _write(response.write(b"".join(out)))
@@ -150,6 +152,39 @@ class _Pump:
         except aiohttp.ClientError as exc:
             return f"upstream stream broke: {type(exc).__name__}"
         return None
+
+
+def through(
+    raw: bytes,
+    splitter: EventSplitter,
+    transform: StreamTransform,
+    passing: Callable[[bytes], tuple[int, int]] | None,
+) -> tuple[list[bytes], int]:
+    """One upstream chunk through the transform: what goes to the client, and how many
+    events it held (it stops at a failure)."""
+    out: list[bytes] = []
+    events = 0
+    if passing is not None and len(raw) >= PASS_MIN:
+        head = splitter.completes(raw)
+        if head > 0:  # the rest of an event cut by the upstream: through the splitter first
+            for event in splitter.feed(raw[:head]):
+                events += 1
+                out += transform.feed(event)
+            raw = raw[head:]
+            if transform.failure is not None:
+                return out, events
+        if head >= 0 and raw:
+            end, count = passing(raw)
+            if end:
+                events += count
+                out.append(raw[:end] if end < len(raw) else raw)
+                raw = raw[end:]
+    for event in splitter.feed(raw) if raw else ():
+        events += 1
+        out += transform.feed(event)
+        if transform.failure is not None:
+            break
+    return out, events
 
 
 async def _write(operation: Awaitable[object]) -> None:

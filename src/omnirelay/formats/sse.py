@@ -29,6 +29,17 @@ class EventSplitter:
         self._buffer = parts.pop()
         return [part + b"\n\n" for part in parts if part.strip()]
 
+    def completes(self, chunk: bytes) -> int:
+        """How many bytes at the start of ``chunk`` end the event begun in an earlier chunk (0
+        if none is waiting, -1 if ``chunk`` does not end it, or the end cannot be told by a
+        plain search: a CR, or a line end split across the two chunks)."""
+        if not self._buffer:
+            return 0
+        if self._buffer.endswith((b"\n", b"\r")) or b"\r" in chunk:
+            return -1
+        at = chunk.find(b"\n\n")
+        return at + 2 if at >= 0 else -1
+
     def rest(self) -> bytes:
         """Whatever arrived after the last complete event (a stream cut mid-event)."""
         rest, self._buffer = self._buffer, b""

@@ -19,6 +19,8 @@ client is imported here only when a ``Metrics`` is made, never at import time.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# How long a request's figures may wait to go in with others' (``Metrics.request``).
+FLUSH_SECONDS = 0.005
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -171,6 +175,7 @@ class Metrics:
         )
         info.labels(version).set(1)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._pending: list[tuple[str, str, int, float, float, int, int, int]] = []
         self._money: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._totals = _Totals()
 
@@ -185,22 +190,58 @@ class Metrics:
         completion_tokens: int = 0,
         cost: int = 0,
     ) -> None:
-        """One answered request (the hot path: cached children, no label parsing)."""
-        key = (surface, model, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self._requests.labels(surface, model, str(status)),
-                self._latency.labels(surface, model),
-                self._ttfb.labels(surface, model),
-            )
-            self._children[key] = children
-        count, latency, ttfb = children
-        count.inc()
-        latency.observe(seconds)
-        ttfb.observe(first_byte)
-        if prompt_tokens or completion_tokens or cost:
-            self.spent(surface, model, cost, prompt_tokens, completion_tokens)
+        """One answered request (the hot path). Its figures wait a few milliseconds and go in
+        with those of the requests that ended meanwhile: a counter or a histogram is added to
+        once a batch, not once a request (in multiprocess mode each addition takes a lock and
+        writes a file: ~9 us of a request's CPU)."""
+        self._pending.append(
+            (surface, model, status, seconds, first_byte, prompt_tokens, completion_tokens, cost)
+        )
+        if len(self._pending) == 1:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a script, a test): at once
+                self.flush()
+            else:
+                loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Adds what requests have reported since the last flush (a scrape flushes first)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        timings: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
+        money: dict[tuple[str, str], list[int]] = {}
+        for surface, model, status, seconds, first, prompt, completion, cost in pending:
+            key = (surface, model, status)
+            found = timings.get(key)
+            if found is None:
+                found = timings[key] = ([], [])
+            found[0].append(seconds)
+            found[1].append(first)
+            if prompt or completion or cost:
+                sums = money.get((surface, model))
+                if sums is None:
+                    sums = money[(surface, model)] = [0, 0, 0]
+                sums[0] += cost
+                sums[1] += prompt
+                sums[2] += completion
+        for key, (durations, firsts) in timings.items():
+            children = self._children.get(key)
+            if children is None:
+                surface, model, status = key
+                children = (
+                    self._requests.labels(surface, model, str(status)),
+                    self._latency.labels(surface, model),
+                    self._ttfb.labels(surface, model),
+                )
+                self._children[key] = children
+            count, latency, ttfb = children
+            count.inc(len(durations))
+            _observe_all(latency, durations)
+            _observe_all(ttfb, firsts)
+        for (surface, model), (cost, prompt, completion) in money.items():
+            self.spent(surface, model, cost, prompt, completion)
 
     def spent(
         self, surface: str, model: str, cost: int, prompt_tokens: int = 0, completion: int = 0
@@ -252,7 +293,8 @@ class Metrics:
         self._webhooks.set(sample.webhooks_pending)
 
     def render(self, extra: Iterable[Metric] = ()) -> bytes:
-        """The exposition text: every process's figures, and ``extra`` (read at scrape)."""
+        """The exposition text: every process's figures, and ``extra`` (read at scrape).
+        ``flush`` first, on the event loop's thread (this may run on another)."""
         prom = self._prom
         registry = prom.CollectorRegistry(auto_describe=True)
         if self.multiprocess:
@@ -264,6 +306,25 @@ class Metrics:
             registry.register(_Forward(self.registry))
         registry.register(_Fixed(list(extra)))
         return bytes(prom.generate_latest(registry))
+
+
+def _observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe`` for each value, with one addition per bucket hit and one to the
+    sum (the client's own fields; observed one by one if a version lacks them)."""
+    buckets = getattr(histogram, "_buckets", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    total = getattr(histogram, "_sum", None)
+    if len(values) == 1 or buckets is None or bounds is None or total is None:
+        for value in values:
+            histogram.observe(value)
+        return
+    hits = [0] * len(bounds)
+    for value in values:
+        hits[bisect.bisect_left(bounds, value)] += 1  # the first bound >= value; the last is +Inf
+    total.inc(sum(values))
+    for index, hit in enumerate(hits):
+        if hit:
+            buckets[index].inc(hit)
 
 
 def gauge_family(

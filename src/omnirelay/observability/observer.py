@@ -46,6 +46,8 @@ class Observer:
             await asyncio.sleep(SAMPLE_SECONDS)
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.flush()
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -115,6 +117,7 @@ class Observer:
     async def scrape(self, db: Database, sample: Sample) -> bytes:
         """The /metrics text: every process's figures, and the database's task queue."""
         assert self.metrics is not None
+        self.metrics.flush()
         self.metrics.sample(sample)
         queue = await status.task_queue(db)
         extra: list[Any] = [

@@ -15,10 +15,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-
-from redis.asyncio.client import PubSub
+from typing import TYPE_CHECKING
 
 from omnirelay.platform.redis_link import RedisLink
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 

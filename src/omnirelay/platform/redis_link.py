@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ Listener = Callable[[], Awaitable[None]]
 
 class RedisLink:
     def __init__(self, url: str, *, watch_seconds: float = WATCH_SECONDS) -> None:
+        # Imported here: a gateway without Redis never loads the client (~20 MB a worker).
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self.url = url
         self.client: Redis = Redis.from_url(
             url,

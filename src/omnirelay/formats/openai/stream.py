@@ -203,6 +203,8 @@ class OpenAIStreamEncoder:
 
 
 _USAGE_MARK = b'"usage":{'
+# What makes ``UsageChunkFilter.feed`` read an event rather than pass it.
+_USAGE_MARKS = (_USAGE_MARK, b'"usage": {')
 
 
 class UsageChunkFilter:
@@ -250,6 +252,29 @@ class UsageChunkFilter:
 
     def finish(self) -> list[bytes]:
         return []
+
+    def passing(self, chunk: bytes) -> tuple[int, int]:
+        """How many bytes at the start of ``chunk`` (a chunk that starts an event) are whole
+        events that ``feed`` would relay untouched, and how many events: they go to the client
+        as they came, unsplit. They are the events before the first that may hold a usage
+        object (read by ``feed``), if each of them is one line ending in ``}`` (then none is
+        ``[DONE]``, none is malformed by the one test ``feed`` makes, none is blank; and
+        without a CR there is nothing to normalise). Byte searches only, no event split out."""
+        if b"\r" in chunk:
+            return 0, 0
+        stop = len(chunk) - len(DONE) if chunk.endswith(DONE) else len(chunk)
+        for mark in _USAGE_MARKS:
+            at = chunk.find(mark, 0, stop)
+            if at >= 0:
+                stop = at
+        end = chunk.rfind(b"\n\n", 0, stop) + 2
+        if end < 2:
+            return 0, 0
+        events = chunk.count(b"}\n\n", 0, end)
+        # Every line end is one of those events' two: one line each, none blank.
+        if chunk.count(b"\n", 0, end) != 2 * events:
+            return 0, 0
+        return end, events
 
     @staticmethod
     def _malformed(event: bytes) -> bool:
