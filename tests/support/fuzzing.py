@@ -156,7 +156,7 @@ def _run(
             seen = findings.refusals.setdefault(label, [])
             if len(seen) < 4:
                 seen.append(f"{response.status_code} {response.text[:240]}")
-        problem = check_answer(path, response, secrets, label)
+        problem = check_answer(path, response, secrets, f"{label} as {path[:120]}")
         if problem is not None and len(findings.problems) < 200:
             findings.problems.append(problem)
 

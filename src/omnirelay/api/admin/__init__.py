@@ -105,7 +105,8 @@ def add_fallback(app: web.Application) -> None:
     every other route)."""
     for prefix in ("/admin", "/api", "/console/api"):
         app.router.add_route("*", prefix, unknown_route)  # where "x/.." normalises to
-        app.router.add_route("*", prefix + "/{tail:.*}", unknown_route)
+        # [\s\S]: a path may hold a (percent-encoded) newline, which "." does not match.
+        app.router.add_route("*", prefix + "/{tail:[\\s\\S]*}", unknown_route)
 
 
 __all__ = ["ROUTES", "add_fallback", "add_routes"]
