@@ -164,3 +164,28 @@ def test_an_ambiguous_commit_is_applied_once(url: str) -> None:
         assert [r.request_id for r in records] == ["req-once"]
 
     run(url, body)
+
+
+def test_requests_that_find_their_node_fenced_at_once_rejoin_it_once(url: str) -> None:
+    """Many requests in flight notice the fencing together: one new node id, one row, and
+    each of their holds is taken under it (the second pair of a PostgreSQL audit run once
+    raced to insert the same new id and answered 500)."""
+
+    async def body(db: Database, key: KeyRecord) -> None:
+        fenced = NodeRegistry(db, **FAST)
+        await fenced.join()
+        old_id = fenced.id
+        ledger = Ledger(db, registry=fenced)
+        fenced.on_fenced = ledger.forget
+        await asyncio.sleep(0.4)
+        other = NodeRegistry(db, **FAST)
+        await other.join()
+        await other.reap()
+        holds = await asyncio.gather(*(ledger.reserve(key, 100) for _ in range(8)))
+        assert fenced.id != old_id
+        assert {hold.node for hold in holds} == {fenced.id}
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(nodes.c.id))).scalars().all()
+        assert sorted(rows) == sorted([fenced.id, other.id])
+
+    run(url, body)

@@ -314,9 +314,9 @@ class Ledger:
             lease.available = 0
         self._leases.clear()
 
-    async def _fenced(self) -> None:
+    async def _fenced(self, node_id: str) -> None:
         if self._registry is not None:
-            await self._registry.rejoin()
+            await self._registry.rejoin(node_id)
 
     async def hold(self, key: KeyRecord, amount: int) -> Hold:
         """Hold ``amount`` for a request, from this process's lease when it can."""
@@ -341,8 +341,8 @@ class Ledger:
                     lease.take(amount) or (await self._extend(lease, amount) and lease.take(amount))
                 ):
                     return Hold(amount, lease, account, lease.node)
-        except Fenced:
-            await self._fenced()
+        except Fenced as fenced:
+            await self._fenced(fenced.node_id)
         return await self.reserve(key, amount)
 
     def _refill_soon(self, lease: Lease, amount: int) -> None:
@@ -353,8 +353,8 @@ class Ledger:
                 async with lease.lock:
                     if lease.low and self._leases.get(lease.account) is lease:
                         await self._extend(lease, amount)
-            except Fenced:
-                await self._fenced()
+            except Fenced as fenced:
+                await self._fenced(fenced.node_id)
             except Exception:
                 log.exception("extending the quota lease of %s failed", lease.account)
             finally:
@@ -426,8 +426,8 @@ class Ledger:
         node = self._node()
         try:
             taken = await debit(self._db, account, amount, max(amount, 1), node)
-        except Fenced:
-            await self._fenced()
+        except Fenced as fenced:
+            await self._fenced(fenced.node_id)
             node = self._node()
             taken = await debit(self._db, account, amount, max(amount, 1), node)
         if not taken:

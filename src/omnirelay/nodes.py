@@ -49,6 +49,10 @@ SUBMITTING = "submitting"
 class Fenced(Exception):
     """This node's row is gone: another node took it for dead and gave its holds back."""
 
+    def __init__(self, node_id: str) -> None:
+        super().__init__(node_id)
+        self.node_id = node_id
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -90,6 +94,7 @@ class NodeRegistry:
         self._task: asyncio.Task[None] | None = None
         # Called when this node was fenced, before it joins again (the ledger forgets leases).
         self.on_fenced: Callable[[], None] | None = None
+        self._rejoining = asyncio.Lock()
 
     async def join(self) -> None:
         now = _now_ms()
@@ -106,22 +111,30 @@ class NodeRegistry:
             )
         self._healthy_since = self._clock()
 
-    async def rejoin(self) -> None:
-        """Fenced: forget what this node held (it was given back) and join under a new id."""
-        old = self.id
-        self.id = new_node_id()
-        log.error("node %s was taken for dead by another node; joining again as %s", old, self.id)
-        if self.on_fenced is not None:
-            self.on_fenced()
-        await self.join()
+    async def rejoin(self, fenced: str | None = None) -> None:
+        """Fenced: forget what this node held (it was given back) and join under a new id.
+        Many requests notice it at once: one rejoins, the others (``fenced`` no longer this
+        node's id) find it done."""
+        async with self._rejoining:
+            if fenced is not None and fenced != self.id:
+                return
+            old = self.id
+            self.id = new_node_id()
+            log.error(
+                "node %s was taken for dead by another node; joining again as %s", old, self.id
+            )
+            if self.on_fenced is not None:
+                self.on_fenced()
+            await self.join()
 
     async def beat(self) -> None:
+        beaten = self.id
         async with self._db.engine.begin() as conn:
             found = await conn.execute(
-                update(nodes).where(nodes.c.id == self.id).values(heartbeat_ms=_now_ms())
+                update(nodes).where(nodes.c.id == beaten).values(heartbeat_ms=_now_ms())
             )
         if found.rowcount != 1:
-            await self.rejoin()
+            await self.rejoin(beaten)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="node-heartbeat")
