@@ -12,12 +12,13 @@ import gc
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,9 @@ def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
         settings.sandbox_kling_access_key,
         "--kling-secret-key",
         settings.sandbox_kling_secret_key,
+        # A gateway killed outright (SIGKILL, OOM) cannot stop it: it stops by itself.
+        "--exit-with-parent",
+        str(os.getpid()),
     ]
     process = subprocess.Popen(command)  # noqa: S603 - our own interpreter and module
     _wait_healthy(f"http://127.0.0.1:{settings.sandbox_port}/healthz", process)
@@ -176,17 +180,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_with(parent: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A sandbox started by ``serve --demo`` stops once that process is gone (reparented)."""
+
+    async def watch() -> None:
+        # Polled: no event tells a process that its parent is gone.
+        while True:
+            await asyncio.sleep(1.0)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)  # run_app's own graceful stop
+                return
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(watch(), name="parent-watch")
+        yield
+        watcher.cancel()
+
+    return context
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from omnirelay.sandbox.app import build_sandbox_app
 
     # The key itself stays out of the log (logs are scanned for secrets): its start suffices.
     print(f"omnirelay sandbox on http://{args.host}:{args.port} (key {args.key[:6]}…)", flush=True)
+    app = build_sandbox_app(
+        args.key,
+        kling_keys=(args.kling_access_key, args.kling_secret_key),
+        task_seconds=args.task_seconds,
+    )
+    if args.exit_with_parent is not None:
+        app.cleanup_ctx.append(_exit_with(args.exit_with_parent))
     web.run_app(
-        build_sandbox_app(
-            args.key,
-            kling_keys=(args.kling_access_key, args.kling_secret_key),
-            task_seconds=args.task_seconds,
-        ),
+        app,
         host=args.host,
         port=args.port,
         access_log=None,
@@ -425,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=float(os.environ.get("OMNIRELAY_SANDBOX_TASK_SECONDS", "1.0")),
         help="one step of a sandbox task's clock (submitted → processing → done)",
+    )
+    sandbox.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop when process PID (the gateway that started it) is gone",
     )
     sandbox.set_defaults(func=cmd_sandbox)
 
