@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import shutil
@@ -27,7 +26,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from omnirelay import __version__
-from omnirelay.app import DRAIN, build_app
 from omnirelay.channels import upsert_channels
 from omnirelay.config import (
     DEFAULT_PORT,
@@ -37,7 +35,6 @@ from omnirelay.config import (
     load_settings,
 )
 from omnirelay.crypto import load_secret_box
-from omnirelay.draining import serve
 from omnirelay.errors import GatewayError
 from omnirelay.gateway import bootstrap
 from omnirelay.money import micro_to_usd
@@ -47,46 +44,10 @@ from omnirelay.platform import balances, keyring, users
 from omnirelay.store import channels, open_database
 from omnirelay.store import users as users_table
 from omnirelay.supervisor import handover
+from omnirelay.worker import new_loop
+from omnirelay.worker import run as run_worker
 
 log = logging.getLogger("omnirelay")
-
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def _run_worker(settings: Settings, reuse_port: bool) -> None:
-    logs.configure(settings.log_level, settings.log_format)
-    app = build_app(settings)
-    # Everything imported so far lives as long as the process: keep the cyclic collector from
-    # walking it again and again (it cost ~10% of the CPU under load), and collect the young
-    # generation less often (a request allocates a few hundred objects).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    # SIGTERM drains (new requests get 503, in-flight ones finish within the grace period).
-    loop = _new_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(
-            serve(
-                app,
-                app[DRAIN],
-                host=settings.host,
-                port=settings.port,
-                reuse_port=reuse_port,
-                grace=settings.shutdown_grace_seconds,
-            )
-        )
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
@@ -170,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             writer.stop()
             handover(settings, sandbox.pid if sandbox is not None else None, made_metrics_dir)
         else:
-            _run_worker(settings, reuse_port=False)
+            run_worker(settings, reuse_port=False)
     finally:
         if sandbox is not None:
             sandbox.terminate()
@@ -217,7 +178,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=None,
         print=None,
-        loop=_new_loop(),
+        loop=new_loop(),
         # A simulator: its idle streams and hung answers (fault markers) need no grace.
         shutdown_timeout=1,
     )

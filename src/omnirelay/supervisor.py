@@ -2,62 +2,72 @@
 stop to them, and cleans up after them. It serves nothing, so it imports nothing that serving
 needs: ``omnirelay serve`` prepares the database and then becomes this process (an exec of a
 fresh interpreter, same process id), which leaves the ~60 MB of the gateway's modules behind.
+Workers are plain child processes (``python -m omnirelay.worker``), not multiprocessing's: its
+spawn start method adds a resource-tracker process (~12 MB) that nothing here needs. Not even
+the settings are unpickled here (that would import ``omnirelay.config``): they go to each worker
+as the bytes they came in.
 
     python -m omnirelay.supervisor FILE   (FILE: what ``handover`` packed; read, then removed)
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
-import shutil
 import signal
+import subprocess
 import sys
-import tempfile
 from contextlib import suppress
-from typing import TYPE_CHECKING
 
-from omnirelay.observability.metrics import mark_process_dead
-
+TYPE_CHECKING = False  # typing itself is not needed here at run time
 if TYPE_CHECKING:
     from omnirelay.config import Settings
 
-
-def _worker(settings: Settings, reuse_port: bool) -> None:
-    from omnirelay.cli import _run_worker  # the worker's process imports the gateway
-
-    _run_worker(settings, reuse_port)
+# prometheus-client's own variable (observability.metrics.MULTIPROC_ENV): that module imports
+# asyncio, which this process has no use for.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def serve_many(settings: Settings) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_worker, args=(settings, True), daemon=False)
-        for _ in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
+def start_worker(settings: bytes) -> subprocess.Popen[bytes]:
+    """One worker; its settings (secrets included) go by a pipe, never on the command line."""
+    worker = subprocess.Popen([sys.executable, "-m", "omnirelay.worker"], stdin=subprocess.PIPE)
+    assert worker.stdin is not None
+    with worker.stdin:
+        worker.stdin.write(settings)
+    return worker
+
+
+def mark_process_dead(pid: int) -> None:
+    """A worker exited: its live gauges stop counting (multiprocess mode)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def serve_many(count: int, settings: bytes) -> None:
+    workers = [start_worker(settings) for _ in range(count)]
 
     def stop(*_: object) -> None:
         for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
-                os.kill(worker.pid, signal.SIGINT)
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for worker in workers:
-        worker.join()
-        if worker.pid is not None:
-            mark_process_dead(worker.pid)
+        worker.wait()
+        mark_process_dead(worker.pid)
 
 
 def handover(settings: Settings, sandbox_pid: int | None, metrics_dir: str | None) -> None:
     """Becomes the supervisor (never returns). The settings hold secrets: they go by a file
     only this user may read, never on the command line. Output is flushed: an exec drops it."""
+    import tempfile  # in the command's process; the supervisor's own has no use for it
+
     handle, path = tempfile.mkstemp(prefix="omnirelay-serve-")
     with os.fdopen(handle, "wb") as file:
-        pickle.dump((settings, sandbox_pid, metrics_dir), file)
+        pickle.dump((settings.workers, pickle.dumps(settings), sandbox_pid, metrics_dir), file)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "omnirelay.supervisor", path])  # noqa: S606
@@ -66,20 +76,19 @@ def handover(settings: Settings, sandbox_pid: int | None, metrics_dir: str | Non
 def main(path: str) -> int:
     try:
         with open(path, "rb") as file:
-            settings, sandbox_pid, metrics_dir = pickle.load(file)  # noqa: S301 - our own file
+            count, settings, sandbox_pid, metrics_dir = pickle.load(file)  # noqa: S301 - ours
     finally:
         os.unlink(path)
-    from omnirelay.observability import logs
-
-    logs.configure(settings.log_level, settings.log_format)
     try:
-        serve_many(settings)
+        serve_many(count, settings)
     finally:
         if sandbox_pid is not None:  # started before the exec: still this process's child
             with suppress(OSError):
                 os.kill(sandbox_pid, signal.SIGTERM)
                 os.waitpid(sandbox_pid, 0)
         if metrics_dir is not None:
+            import shutil
+
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
