@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from omnirelay.fernet import InvalidToken, fernet, generate_key
 
 
 class SecretBox:
     """Encrypts and decrypts channel secrets (Fernet: AES-128-CBC with HMAC-SHA256)."""
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        self._fernet = fernet(key)
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode("ascii")
@@ -37,7 +37,7 @@ def load_secret_box(env_key: str | None, data_dir: Path) -> SecretBox:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key())
+            handle.write(generate_key())
         try:
             # link() fails if another process won the race; its key then stands.
             os.link(tmp, path)
