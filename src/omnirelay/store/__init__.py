@@ -1,7 +1,11 @@
 """Persistence: SQLAlchemy Core tables, the async engine, and migrations applied at start."""
 
-from omnirelay.store.db import Database, open_database
-from omnirelay.store.tables import (
+from omnirelay.store import lean_asyncio
+
+lean_asyncio.install()  # before anything imports sqlalchemy.ext.asyncio: Core without the ORM
+
+from omnirelay.store.db import Database, open_database  # noqa: E402
+from omnirelay.store.tables import (  # noqa: E402
     api_keys,
     audit_log,
     balance_entries,

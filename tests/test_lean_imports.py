@@ -1,0 +1,56 @@
+"""What a serving process loads before its first request: heavy modules it does not need at
+start (the ORM, cryptography, alembic) stay out, and still work when something asks for them.
+Each check runs in a fresh interpreter (this one has imported everything already)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+NEVER_AT_START = ("sqlalchemy.orm", "cryptography", "jwt", "alembic", "mako", "multiprocessing")
+
+
+def _modules_after(code: str) -> list[str]:
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _loaded(modules: list[str], name: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for module in modules)
+
+
+@pytest.mark.parametrize("name", NEVER_AT_START)
+def test_a_worker_with_its_app_built_has_not_loaded(name: str) -> None:
+    modules = _modules_after(
+        "from omnirelay.config import Settings\n"
+        "from omnirelay.app import build_app\n"
+        "build_app(Settings())"
+    )
+    assert "omnirelay.api.openai" in modules  # the check would pass on a failed import too
+    assert not _loaded(modules, name)
+
+
+def test_the_supervisor_imports_almost_nothing() -> None:
+    modules = _modules_after("import omnirelay.supervisor")
+    for name in ("asyncio", "omnirelay.config", "multiprocessing", "ssl", "tempfile"):
+        assert not _loaded(modules, name), name
+
+
+def test_the_orm_half_of_sqlalchemy_asyncio_comes_when_asked_for() -> None:
+    modules = _modules_after(
+        "import omnirelay.store\n"
+        "from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine\n"
+        "import sqlalchemy.ext.asyncio as package\n"
+        "assert package.AsyncEngine is AsyncEngine and package.AsyncResult\n"
+        "assert 'sqlalchemy.orm' not in __import__('sys').modules\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker\n"
+        "from sqlalchemy.ext.asyncio.session import AsyncSession as Same\n"
+        "assert AsyncSession is Same and package.async_scoped_session\n"
+    )
+    assert _loaded(modules, "sqlalchemy.orm")
