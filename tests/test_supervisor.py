@@ -29,7 +29,7 @@ def test_the_settings_reach_a_worker_through_its_stdin() -> None:
     real = subprocess.Popen
 
     def popen(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        assert args[1:] == ["-m", "omnirelay.worker"]
+        assert args[1:] == ["-P", "-m", "omnirelay.worker"]  # -P: the cwd shadows nothing
         return real(echo, stdout=subprocess.PIPE, **kwargs)  # type: ignore[call-overload, no-any-return]
 
     with pytest.MonkeyPatch.context() as patch:

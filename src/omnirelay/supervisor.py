@@ -30,7 +30,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def start_worker(settings: bytes) -> subprocess.Popen[bytes]:
     """One worker; its settings (secrets included) go by a pipe, never on the command line."""
-    worker = subprocess.Popen([sys.executable, "-m", "omnirelay.worker"], stdin=subprocess.PIPE)
+    # -P: the working directory goes on no import path (a file there shadows no module).
+    command = [sys.executable, "-P", "-m", "omnirelay.worker"]
+    worker = subprocess.Popen(command, stdin=subprocess.PIPE)  # noqa: S603 - our own
     assert worker.stdin is not None
     with worker.stdin:
         worker.stdin.write(settings)
