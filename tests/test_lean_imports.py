@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.support.servers import start_gateway
 
 NEVER_AT_START = ("sqlalchemy.orm", "cryptography", "jwt", "alembic", "mako", "multiprocessing")
 
@@ -54,3 +58,47 @@ def test_the_orm_half_of_sqlalchemy_asyncio_comes_when_asked_for() -> None:
         "assert AsyncSession is Same and package.async_scoped_session\n"
     )
     assert _loaded(modules, "sqlalchemy.orm")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_running_workers_serve_without_the_cryptography_package(
+    new_database_url: object, tmp_path: Path
+) -> None:
+    # Each worker decrypted its channels' secrets at start and relayed a chat since: the
+    # package's extension must never have been mapped.
+    gateway = start_gateway(new_database_url("sqlite"), tmp_path, workers=2)  # type: ignore[operator]
+    try:
+        key, _ = gateway.create_key("lean")
+        for _ in range(4):  # reaches both workers, most likely
+            answer = httpx.post(
+                gateway.v1 + "/chat/completions",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+        workers = [
+            pid
+            for pid in _children(gateway.process.pid)
+            if b"omnirelay.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2
+        for pid in workers:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "libcrypto" in maps or "_ssl" in maps  # what the secrets go through instead
+            assert "cryptography" not in maps
+    finally:
+        gateway.stop()
