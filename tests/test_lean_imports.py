@@ -60,6 +60,15 @@ def test_the_orm_half_of_sqlalchemy_asyncio_comes_when_asked_for() -> None:
     assert _loaded(modules, "sqlalchemy.orm")
 
 
+def test_a_star_import_of_sqlalchemy_asyncio_gets_every_name() -> None:
+    modules = _modules_after(
+        "import omnirelay.store\n"
+        "from sqlalchemy.ext.asyncio import *\n"
+        "assert AsyncSession and AsyncEngine and async_sessionmaker\n"
+    )
+    assert _loaded(modules, "sqlalchemy.orm")
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -56,8 +56,8 @@ def install() -> None:
             else:
                 setattr(package, name, value)
                 return value
-        if not name.startswith("__") and not whole:
-            if importlib.util.find_spec(f"{PACKAGE}.{name}") is not None:
+        if (name == "__all__" or not name.startswith("__")) and not whole:
+            if name != "__all__" and importlib.util.find_spec(f"{PACKAGE}.{name}") is not None:
                 return importlib.import_module(f"{PACKAGE}.{name}")  # `from . import exc`
             whole = True
             assert spec.loader is not None
