@@ -3,8 +3,7 @@ tests/observability/test_metrics.py and tests/api/test_billing.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,18 @@ def test_a_dead_workers_live_gauges_are_removed(
     assert left == ["counter_4242.db", "gauge_livesum_4343.db"]
 
 
-def test_the_settings_reach_a_worker_through_its_stdin() -> None:
-    # A stand-in worker that echoes what the supervisor's pipe carried, then ends.
-    echo = [sys.executable, "-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())"]
-    real = subprocess.Popen
-
-    def popen(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        assert args[1:] == ["-P", "-m", "omnirelay.worker"]  # -P: the cwd shadows nothing
-        return real(echo, stdout=subprocess.PIPE, **kwargs)  # type: ignore[call-overload, no-any-return]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(supervisor.subprocess, "Popen", popen)
-        worker = supervisor.start_worker(b"pickled settings")
-    assert worker.stdout is not None
-    with worker.stdout:
-        assert worker.stdout.read() == b"pickled settings"
-    assert worker.wait(30) == 0
+def test_the_settings_reach_a_worker_through_its_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in interpreter that records its arguments and what its stdin carried.
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\necho "$@" > "$OUT.args"\ncat > "$OUT"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(supervisor.sys, "executable", str(fake))
+    monkeypatch.setenv("OUT", str(tmp_path / "got"))
+    pid = supervisor.start_worker(b"pickled settings" * 10_000)  # more than a pipe holds
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "got").read_bytes() == b"pickled settings" * 10_000
+    # -P: the working directory shadows no module.
+    assert (tmp_path / "got.args").read_text().split() == ["-P", "-m", "omnirelay.worker"]
