@@ -31,6 +31,8 @@ from omnirelay.store import Database, api_keys, groups, users
 IPNetwork = IPv4Network | IPv6Network
 
 KEY_PREFIX = "sk-or-"
+# A cached key is re-read in the background once its entry is this share of the TTL old.
+REFRESH_AFTER = 0.5
 
 
 def new_key() -> str:
@@ -237,6 +239,11 @@ async def ensure_admin_key(db: Database, raw: str | None) -> str | None:
 class KeyCache:
     """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds.
 
+    A key in use is re-read in the background once its entry is half its ``ttl`` old, while
+    the entry still answers: a busy key never makes a request wait for the database (it did,
+    once per ``ttl``, on the request's own path). An entry older than ``ttl`` is never used,
+    so a change (a key revoked) still takes effect within ``ttl`` without an invalidation.
+
     Keys are found by their SHA-256 digest (in the cache and the database), never compared
     as text, so how long a lookup takes says nothing about a guess; wrong keys count against
     the client's address (``platform.auth_throttle``)."""
@@ -248,13 +255,16 @@ class KeyCache:
         # Lookups under way: requests that miss together share one query (when an entry
         # expires under load, every request in flight would otherwise ask the database).
         self._reading: dict[str, asyncio.Future[Any]] = {}
+        # Bumped by every invalidation: a read begun before one is not cached after it.
+        self._generation = 0
         self.throttle = throttle
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._entries.clear()
         self._reading.clear()  # a lookup under way may have read the old row
 
-    async def _read(self, digest: str) -> Any:
+    def _start_read(self, digest: str) -> asyncio.Future[Any]:
         reading = self._reading.get(digest)
         if reading is None:
             # Its own task: a caller that goes away (a client hanging up) cancels only itself.
@@ -267,7 +277,32 @@ class KeyCache:
                     finished.exception()  # read by the callers; by nobody if all went away
 
             reading.add_done_callback(done)
-        return await asyncio.shield(reading)
+        return reading
+
+    async def _read(self, digest: str) -> Any:
+        return await asyncio.shield(self._start_read(digest))
+
+    def _keep(self, digest: str, entry: tuple[float, KeyRecord]) -> None:
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        self._entries[digest] = entry
+
+    def _refresh(self, digest: str) -> None:
+        """Re-read a key in the background; its entry answers meanwhile."""
+        started, generation = time.monotonic(), self._generation
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return  # the entry expires as it would have; the next miss reads again
+            if generation != self._generation:
+                return  # invalidated meanwhile: the row may be older than the change
+            row = finished.result()
+            if row is None:
+                self._entries.pop(digest, None)  # deleted: the next request is refused
+            else:
+                self._keep(digest, (started, _record(row)))
+
+        self._start_read(digest).add_done_callback(done)
 
     async def _query(self, digest: str) -> Any:
         async with self._db.engine.connect() as conn:
@@ -288,15 +323,17 @@ class KeyCache:
         now = time.monotonic()
         entry = self._entries.get(digest)
         if entry is None or now - entry[0] > self._ttl:
+            generation = self._generation
             row = await self._read(digest)
             if row is None:
                 if self.throttle is not None:
                     self.throttle.failed(address)
                 raise AuthenticationFailed("invalid API key")
-            if len(self._entries) > 100_000:
-                self._entries.clear()
             entry = (now, _record(row))
-            self._entries[digest] = entry
+            if generation == self._generation:
+                self._keep(digest, entry)
+        elif now - entry[0] > self._ttl * REFRESH_AFTER and digest not in self._reading:
+            self._refresh(digest)
         record = entry[1]
         if not record.enabled:
             raise AuthenticationFailed("this API key is disabled", code="api_key_disabled")
