@@ -111,3 +111,38 @@ def test_a_key_deleted_or_disabled_is_refused_after_a_refresh(
             await db.close()
 
     asyncio.run(main())
+
+
+def test_a_key_used_lately_stays_fresh_while_idle_and_revocation_holds(tmp_path: Path) -> None:
+    async def main() -> None:
+        db = await open_database(f"sqlite+aiosqlite:///{tmp_path}/k.db", migrate=True)
+        cache = KeyCache(db, TTL)
+        cache.start()
+        try:
+            raw, key_id = await create_key(db, name="first")
+            await cache.authenticate(raw)
+            real_query = cache._query
+            asked: list[str] = []
+
+            async def counted(digest: str) -> object:
+                asked.append(digest)
+                return await real_query(digest)
+
+            cache._query = counted  # type: ignore[method-assign]
+            await asyncio.sleep(TTL * 2)  # no request meanwhile
+            await cache.authenticate(raw)
+            assert asked == [], "the first request after a pause waited for the database"
+
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    api_keys.update().where(api_keys.c.id == key_id).values(enabled=False)
+                )
+            await asyncio.sleep(TTL)  # idle again: the background read sees the revocation
+            with pytest.raises(AuthenticationFailed):
+                await cache.authenticate(raw)
+            assert asked == []
+        finally:
+            await cache.stop()
+            await db.close()
+
+    asyncio.run(main())

@@ -338,6 +338,7 @@ class Gateway:
         bus.subscribe(gateway._invalidated)
         await bus.start()
         gateway.usage.start()
+        gateway.keys.start()
         gateway._webhooks = webhooks
         webhooks.start()
         gateway._poller = Poller(engine, span=tracing.span if tracing is not None else None)
@@ -512,6 +513,7 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.bus.close()
+        await self.keys.stop()
         try:
             # Lease extensions first: the writer's last flush returns every lease.
             with contextlib.suppress(TimeoutError):
