@@ -120,7 +120,9 @@ def test_a_key_used_lately_stays_fresh_while_idle_and_revocation_holds(tmp_path:
         cache.start()
         try:
             raw, key_id = await create_key(db, name="first")
+            other, _ = await create_key(db, name="other")  # two keys: re-read in one batch
             await cache.authenticate(raw)
+            await cache.authenticate(other)
             real_query = cache._query
             asked: list[str] = []
 
@@ -131,6 +133,7 @@ def test_a_key_used_lately_stays_fresh_while_idle_and_revocation_holds(tmp_path:
             cache._query = counted  # type: ignore[method-assign]
             await asyncio.sleep(TTL * 2)  # no request meanwhile
             await cache.authenticate(raw)
+            await cache.authenticate(other)
             assert asked == [], "the first request after a pause waited for the database"
 
             async with db.engine.begin() as conn:

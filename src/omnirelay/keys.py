@@ -146,6 +146,8 @@ KEY_WITH_USER = select(
 )
 
 
+# Built once (bound parameters): a statement built per read costs its cache key every time.
+_KEY_BY_HASH = KEY_WITH_USER.where(api_keys.c.key_hash == bindparam("digest"))
 _KEYS_BY_HASH = KEY_WITH_USER.where(api_keys.c.key_hash.in_(bindparam("digests", expanding=True)))
 
 
@@ -310,7 +312,10 @@ class KeyCache:
             chunk = due[start : start + _WARM_BATCH]
             started, generation = time.monotonic(), self._generation
             async with self._db.engine.connect() as conn:
-                rows = (await conn.execute(_KEYS_BY_HASH, {"digests": chunk})).all()
+                if len(chunk) == 1:  # the common case; an IN list costs its expansion
+                    rows = (await conn.execute(_KEY_BY_HASH, {"digest": chunk[0]})).all()
+                else:
+                    rows = (await conn.execute(_KEYS_BY_HASH, {"digests": chunk})).all()
             if generation != self._generation:
                 return  # invalidated meanwhile: these rows may be older than the change
             found = {row.key_hash: row for row in rows}
@@ -373,7 +378,7 @@ class KeyCache:
 
     async def _query(self, digest: str) -> Any:
         async with self._db.engine.connect() as conn:
-            return (await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))).first()
+            return (await conn.execute(_KEY_BY_HASH, {"digest": digest})).first()
 
     async def authenticate(self, raw: str | None) -> KeyRecord:
         """The key's record, if it may be used now and from here (the request's address)."""
