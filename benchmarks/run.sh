@@ -190,7 +190,14 @@ run_target() {
       slow)
         use_headers slow
         "$PY" "$BENCH/rss.py" "$pgid" "$dir/rss-slow.txt" & local sampler=$!
-        ( sleep 3; ttfb_probe "$(url_for slow)" "$TMP/${BODY_PREFIX:-body}-slow.json" "$auth" 1 "$dir/probe-slow.txt" ) &
+        # Five probes, half a second apart, each its own connection: one probe is one sample.
+        ( sleep 3
+          for i in 1 2 3 4 5; do
+            ttfb_probe "$(url_for slow)" "$TMP/${BODY_PREFIX:-body}-slow.json" "$auth" 1 "$dir/probe-slow-$i.txt" &
+            sleep 0.5
+          done
+          wait
+          cat "$dir"/probe-slow-?.txt >"$dir/probe-slow.txt" ) &
         local probe=$!
         local saved=$WARMUP; WARMUP=1
         measure "$target" "slow-c$SLOW_CONNECTIONS" "$SLOW_CONNECTIONS" "$SLOW_DURATION" \

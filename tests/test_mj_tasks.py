@@ -146,15 +146,32 @@ def test_polling_is_batched_with_50_tasks_in_flight(gateway: GatewayProcess) -> 
 
 def test_tasks_watch_follows_a_midjourney_task(gateway: GatewayProcess) -> None:
     key, _ = gateway.create_key("mj-watch", quota_usd=1)
-    task_id = submit(gateway, "/mj/submit/imagine", key, {"prompt": "watched kettle"})
     env = {
         **os.environ,
         "OMNIRELAY_DATABASE_URL": gateway.database_url,
         "OMNIRELAY_DATA_DIR": str(gateway.data_dir),
     }
-    command = [sys.executable, "-m", "omnirelay", "tasks", "watch", task_id, "--interval", "0.1"]
-    done = subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
-    text = done.stdout.decode()
-    assert done.returncode == 0, text + done.stderr.decode()
+    # The watcher's interpreter has started and imported the CLI before the task exists: on
+    # a busy machine a cold start can outlast the whole task, and the test must see it run.
+    watcher = (
+        "import sys\n"
+        "from omnirelay.cli import main\n"
+        "print('ready', flush=True)\n"
+        "task = sys.stdin.readline().strip()\n"
+        "sys.exit(main(['tasks', 'watch', task, '--interval', '0.1']))\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", watcher],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as watch:
+        assert watch.stdin is not None and watch.stdout is not None
+        assert watch.stdout.readline().strip() == "ready"
+        task_id = submit(gateway, "/mj/submit/imagine", key, {"prompt": "watched kettle"})
+        text, errors = watch.communicate(task_id + "\n", timeout=60)
+    assert watch.returncode == 0, text + errors
     assert f"task {task_id}: succeeded" in text and "image: http" in text
     assert "running" in text and "charged $0.050000" in text

@@ -111,6 +111,11 @@ async def seed_models(
 async def load_catalogue(db: Database) -> dict[str, ModelInfo]:
     async with db.engine.connect() as conn:
         rows = (await conn.execute(select(models))).mappings().all()
+    return catalogue_of(rows)
+
+
+def catalogue_of(rows: Iterable[Mapping[Any, Any]]) -> dict[str, ModelInfo]:
+    """The catalogue from rows of the ``models`` table."""
     fields = set(ModelInfo.__dataclass_fields__)
     return {row["name"]: ModelInfo(**{k: row[k] for k in fields}) for row in rows}
 

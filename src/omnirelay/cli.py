@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,42 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 2
     raise SystemExit(f"the sandbox did not answer at {url}")
 
 
+def _port_taken(host: str, port: int) -> OSError | None:
+    """Why ``host:port`` cannot be listened on, if it cannot. Workers listen with
+    ``SO_REUSEPORT``, which would let a second gateway on a taken port share its traffic
+    silently: a plain bind first makes that a clear start-up error."""
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        return exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
+def _refuse_taken_ports(settings: Settings, with_sandbox: bool) -> None:
+    wanted = [("the gateway", settings.host, settings.port)]
+    if with_sandbox:
+        wanted.append(("the demo's sandbox", "127.0.0.1", settings.sandbox_port))
+    for what, host, port in wanted:
+        problem = _port_taken(host, port)
+        if problem is not None:
+            reason = problem.strerror or str(problem)
+            raise SystemExit(
+                f"omnirelay: cannot listen on {host}:{port} for {what}: {reason} "
+                "(another omnirelay, or another program, has it; choose another with --port"
+                + (" / --sandbox-port" if with_sandbox else "")
+                + ")"
+            )
+
+
 def _start_sandbox(settings: Settings) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
@@ -111,8 +148,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         demo=True if args.demo else None,
         sandbox_port=args.sandbox_port,
     )
+    start_sandbox = settings.demo and not args.sandbox_running
+    _refuse_taken_ports(settings, with_sandbox=start_sandbox)
     writer = logs.configure(settings.log_level, settings.log_format)
-    sandbox = _start_sandbox(settings) if settings.demo and not args.sandbox_running else None
+    sandbox = _start_sandbox(settings) if start_sandbox else None
     made_metrics_dir = _metrics_dir(settings)
     try:
         generated = asyncio.run(bootstrap(settings))

@@ -14,8 +14,8 @@ import aiohttp
 
 from omnirelay import __version__
 from omnirelay.billing import Ledger, Usage
-from omnirelay.catalogue import ModelInfo, builtin_models, load_catalogue, seed_models
-from omnirelay.channels import Channel, disable_channel, load_channels, upsert_channels
+from omnirelay.catalogue import ModelInfo, builtin_models, seed_models
+from omnirelay.channels import Channel, disable_channel, upsert_channels
 from omnirelay.config import ChannelSpec, Settings
 from omnirelay.crypto import SecretBox, load_secret_box
 from omnirelay.errors import GatewayError
@@ -39,6 +39,7 @@ from omnirelay.platform.limits.memory import MemoryLimits
 from omnirelay.platform.redis_link import RedisLink
 from omnirelay.platform.usage_log import delete_old_usage, spent_by_scope
 from omnirelay.relay import Relay, RetryPolicy, Timeouts
+from omnirelay.reloading import ConfigReader
 from omnirelay.routing import Router
 from omnirelay.store import Database, open_database
 from omnirelay.tasks.engine import TaskEngine, TaskTiming
@@ -47,7 +48,6 @@ from omnirelay.tasks.poller import Poller
 from omnirelay.tasks.pricing import (
     TaskPrices,
     builtin_entries,
-    load_task_prices,
     seed_task_prices,
 )
 from omnirelay.tasks.signing import SigningKeys
@@ -254,6 +254,7 @@ class Gateway:
     _retention: asyncio.Task[None] | None = None
     _poller: Poller | None = None
     _webhooks: WebhookSender | None = None
+    _reader: ConfigReader | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Gateway:
@@ -337,6 +338,7 @@ class Gateway:
         bus.subscribe(gateway._invalidated)
         await bus.start()
         gateway.usage.start()
+        gateway.keys.start()
         gateway._webhooks = webhooks
         webhooks.start()
         gateway._poller = Poller(engine, span=tracing.span if tracing is not None else None)
@@ -373,15 +375,19 @@ class Gateway:
         )
 
     async def reload(self) -> None:
-        """Re-read the catalogue and channels (other processes may have changed them)."""
+        """Re-read the catalogue and channels (other processes may have changed them); what
+        has not changed since the last read is kept as it is (``reloading``)."""
         read_at = time.monotonic()  # the router's clock: disablings written before are seen
-        catalogue = await load_catalogue(self.db)
-        families = {name: vendor.families for name, vendor in self.vendors.items()}
-        channels = await load_channels(self.db, self.box, catalogue, families)
-        task_prices = await load_task_prices(self.db)
-        self.catalogue = catalogue
-        self.router.replace(channels, read_at=read_at)
-        self.task_prices = task_prices
+        if self._reader is None:
+            families = {name: vendor.families for name, vendor in self.vendors.items()}
+            self._reader = ConfigReader(self.db, self.box, families)
+        found = await self._reader.read()
+        if found.catalogue is not None:
+            self.catalogue = found.catalogue
+        if found.channels is not None:
+            self.router.replace(found.channels, read_at=read_at)
+        if found.task_prices is not None:
+            self.task_prices = found.task_prices
 
     async def changed(self, topic: str) -> None:
         """Something an admin changed: every node's caches follow (``platform.bus``)."""
@@ -507,6 +513,7 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.bus.close()
+        await self.keys.stop()
         try:
             # Lease extensions first: the writer's last flush returns every lease.
             with contextlib.suppress(TimeoutError):

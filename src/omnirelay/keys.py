@@ -9,7 +9,9 @@ rate limits); the balance is never cached: billing reads and writes it in the da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -19,7 +21,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import AuthenticationFailed, PermissionDenied
@@ -29,8 +31,16 @@ from omnirelay.platform.limits.base import Limits, Scope, limits_from_json, scop
 from omnirelay.store import Database, api_keys, groups, users
 
 IPNetwork = IPv4Network | IPv6Network
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "sk-or-"
+# A cached key is re-read in the background once its entry is this share of the TTL old.
+REFRESH_AFTER = 0.5
+# Keys used within this many seconds are kept fresh in the background even while idle, so
+# the first request after a pause does not wait for the database either.
+KEEP_WARM_SECONDS = 60.0
+_WARM_BATCH = 100
+_WARM_SLICE = 20  # records made between two yields (~20 µs each)
 
 
 def new_key() -> str:
@@ -136,6 +146,11 @@ KEY_WITH_USER = select(
 )
 
 
+# Built once (bound parameters): a statement built per read costs its cache key every time.
+_KEY_BY_HASH = KEY_WITH_USER.where(api_keys.c.key_hash == bindparam("digest"))
+_KEYS_BY_HASH = KEY_WITH_USER.where(api_keys.c.key_hash.in_(bindparam("digests", expanding=True)))
+
+
 async def default_group_id(conn: AsyncConnection) -> int:
     found = await conn.scalar(select(groups.c.id).where(groups.c.name == "default"))
     if found is None:  # deleted by hand: make it again
@@ -237,6 +252,13 @@ async def ensure_admin_key(db: Database, raw: str | None) -> str | None:
 class KeyCache:
     """Maps raw keys to records, re-reading a key from the database after ``ttl`` seconds.
 
+    A key in use is re-read in the background once its entry is half its ``ttl`` old, while
+    the entry still answers: a busy key never makes a request wait for the database (it did,
+    once per ``ttl``, on the request's own path). Once ``start``ed, keys used in the last
+    ``KEEP_WARM_SECONDS`` are also re-read every third of ``ttl``, in batches, whether or not
+    requests come. An entry older than ``ttl`` is never used, so a change (a key revoked)
+    still takes effect within ``ttl`` without an invalidation.
+
     Keys are found by their SHA-256 digest (in the cache and the database), never compared
     as text, so how long a lookup takes says nothing about a guess; wrong keys count against
     the client's address (``platform.auth_throttle``)."""
@@ -248,13 +270,72 @@ class KeyCache:
         # Lookups under way: requests that miss together share one query (when an entry
         # expires under load, every request in flight would otherwise ask the database).
         self._reading: dict[str, asyncio.Future[Any]] = {}
+        # Bumped by every invalidation: a read begun before one is not cached after it.
+        self._generation = 0
+        self._used: dict[str, float] = {}  # digest → when a request last presented it
+        self._warmer: asyncio.Task[None] | None = None
         self.throttle = throttle
 
+    def start(self) -> None:
+        self._warmer = asyncio.create_task(self._keep_warm(), name="key-cache")
+
+    async def stop(self) -> None:
+        if self._warmer is not None:
+            self._warmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warmer
+            self._warmer = None
+
+    async def _keep_warm(self) -> None:
+        period = self._ttl / 3
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.refresh_recent(period)
+            except Exception:
+                log.exception("re-reading cached API keys failed; they expire as usual")
+
+    async def refresh_recent(self, older_than: float) -> None:
+        """Re-read the cached keys used lately whose entries are ``older_than`` seconds."""
+        now = time.monotonic()
+        for digest, used in list(self._used.items()):
+            if now - used > KEEP_WARM_SECONDS:
+                del self._used[digest]
+        due = [
+            digest
+            for digest in self._used
+            if (entry := self._entries.get(digest)) is not None
+            and now - entry[0] >= older_than
+            and digest not in self._reading
+        ]
+        for start in range(0, len(due), _WARM_BATCH):
+            chunk = due[start : start + _WARM_BATCH]
+            started, generation = time.monotonic(), self._generation
+            async with self._db.engine.connect() as conn:
+                if len(chunk) == 1:  # the common case; an IN list costs its expansion
+                    rows = (await conn.execute(_KEY_BY_HASH, {"digest": chunk[0]})).all()
+                else:
+                    rows = (await conn.execute(_KEYS_BY_HASH, {"digests": chunk})).all()
+            if generation != self._generation:
+                return  # invalidated meanwhile: these rows may be older than the change
+            found = {row.key_hash: row for row in rows}
+            for n, digest in enumerate(chunk, 1):
+                row = found.get(digest)
+                if row is None:
+                    self._entries.pop(digest, None)  # deleted: the next request is refused
+                else:
+                    self._keep(digest, (started, _record(row)))
+                if n % _WARM_SLICE == 0:
+                    await asyncio.sleep(0)  # requests run between slices of the batch
+                    if generation != self._generation:
+                        return
+
     def invalidate(self) -> None:
+        self._generation += 1
         self._entries.clear()
         self._reading.clear()  # a lookup under way may have read the old row
 
-    async def _read(self, digest: str) -> Any:
+    def _start_read(self, digest: str) -> asyncio.Future[Any]:
         reading = self._reading.get(digest)
         if reading is None:
             # Its own task: a caller that goes away (a client hanging up) cancels only itself.
@@ -267,11 +348,37 @@ class KeyCache:
                     finished.exception()  # read by the callers; by nobody if all went away
 
             reading.add_done_callback(done)
-        return await asyncio.shield(reading)
+        return reading
+
+    async def _read(self, digest: str) -> Any:
+        return await asyncio.shield(self._start_read(digest))
+
+    def _keep(self, digest: str, entry: tuple[float, KeyRecord]) -> None:
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+            self._used.clear()
+        self._entries[digest] = entry
+
+    def _refresh(self, digest: str) -> None:
+        """Re-read a key in the background; its entry answers meanwhile."""
+        started, generation = time.monotonic(), self._generation
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return  # the entry expires as it would have; the next miss reads again
+            if generation != self._generation:
+                return  # invalidated meanwhile: the row may be older than the change
+            row = finished.result()
+            if row is None:
+                self._entries.pop(digest, None)  # deleted: the next request is refused
+            else:
+                self._keep(digest, (started, _record(row)))
+
+        self._start_read(digest).add_done_callback(done)
 
     async def _query(self, digest: str) -> Any:
         async with self._db.engine.connect() as conn:
-            return (await conn.execute(KEY_WITH_USER.where(api_keys.c.key_hash == digest))).first()
+            return (await conn.execute(_KEY_BY_HASH, {"digest": digest})).first()
 
     async def authenticate(self, raw: str | None) -> KeyRecord:
         """The key's record, if it may be used now and from here (the request's address)."""
@@ -288,15 +395,18 @@ class KeyCache:
         now = time.monotonic()
         entry = self._entries.get(digest)
         if entry is None or now - entry[0] > self._ttl:
+            generation = self._generation
             row = await self._read(digest)
             if row is None:
                 if self.throttle is not None:
                     self.throttle.failed(address)
                 raise AuthenticationFailed("invalid API key")
-            if len(self._entries) > 100_000:
-                self._entries.clear()
             entry = (now, _record(row))
-            self._entries[digest] = entry
+            if generation == self._generation:
+                self._keep(digest, entry)
+        elif now - entry[0] > self._ttl * REFRESH_AFTER and digest not in self._reading:
+            self._refresh(digest)
+        self._used[digest] = now
         record = entry[1]
         if not record.enabled:
             raise AuthenticationFailed("this API key is disabled", code="api_key_disabled")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.store import Database, node_holds, nodes, tasks
@@ -130,9 +130,7 @@ class NodeRegistry:
     async def beat(self) -> None:
         beaten = self.id
         async with self._db.engine.begin() as conn:
-            found = await conn.execute(
-                update(nodes).where(nodes.c.id == beaten).values(heartbeat_ms=_now_ms())
-            )
+            found = await conn.execute(_BEAT, {"beat_id": beaten, "beat_ms": _now_ms()})
         if found.rowcount != 1:
             await self.rejoin(beaten)
 
@@ -244,16 +242,25 @@ class NodeRegistry:
                 )
 
 
+# Built once, with bound parameters: on this path (heartbeats, every lease extension) building
+# a statement and its cache key cost more of the event loop than running it.
+_BEAT = (
+    update(nodes)
+    .where(nodes.c.id == bindparam("beat_id"))
+    .values(heartbeat_ms=bindparam("beat_ms"))
+)
+_ALIVE = select(nodes.c.id).where(nodes.c.id == bindparam("alive_id"))
+_ALIVE_SHARED = _ALIVE.with_for_update(read=True)
+
+
 async def hold_in_node(
     conn: AsyncConnection, db: Database, node_id: str, key: int, user: int, amount: int
 ) -> None:
     """Inside a debit's transaction: check this node still exists (else ``Fenced``) and add
     ``amount`` to what it holds of the account."""
-    alive = select(nodes.c.id).where(nodes.c.id == node_id)
-    if db.is_postgres:
-        # FOR SHARE: a reaper deleting the row waits for this debit, or this debit for it.
-        alive = alive.with_for_update(read=True)
-    if await conn.scalar(alive) is None:
+    # FOR SHARE: a reaper deleting the row waits for this debit, or this debit for it.
+    alive = _ALIVE_SHARED if db.is_postgres else _ALIVE
+    if await conn.scalar(alive, {"alive_id": node_id}) is None:
         raise Fenced(node_id)
     await conn.execute(
         text(HOLD_UPSERT), {"node": node_id, "key": key, "user": user, "amount": amount}

@@ -104,3 +104,16 @@ def test_usage_times_are_utc(gateway: GatewayProcess) -> None:
         sdk.embeddings.create(model="text-embedding-3-small", input="x")
     (record,) = gateway.wait_for_usage(key_id=key_id, count=1)
     assert datetime.fromisoformat(record["created_at"]).tzinfo is not None
+
+
+def test_a_known_admin_path_with_the_wrong_method_is_405_with_allow(
+    gateway: GatewayProcess,
+) -> None:
+    wrong = gateway.admin("PATCH", "/admin/keys")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert {"GET", "POST"} <= {m.strip() for m in wrong.headers["Allow"].split(",")}
+    one = gateway.admin("PUT", "/admin/keys/123")
+    assert one.status_code == 405 and "PATCH" in one.headers["Allow"]
+    unknown = gateway.admin("PATCH", "/admin/no-such-thing")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"

@@ -154,6 +154,10 @@ MEANINGS: Mapping[tuple[str, str | None], Meaning] = MappingProxyType(
             "no such model here", "`GET /v1/models` lists the models you can use"
         ),
         ("NotFound", "unknown_url"): Meaning("no such route", "check the method and path"),
+        ("InvalidRequest", "method_not_allowed"): Meaning(
+            "the path exists, not with this method (`Allow` lists its methods)",
+            "use a method the `Allow` header lists",
+        ),
         ("NotFound", "1202"): Meaning("no such Kling route", "check the method and path"),
         ("NotFound", "1203"): Meaning(
             "no such task for this key", "query tasks with the key that created them"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import BigInteger, Integer, Update, and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.platform.paging import PageQuery, paginate
@@ -84,45 +84,54 @@ async def enqueue(conn: AsyncConnection, task: Task, hook: WebhookHook | None) -
     )
 
 
+def _claim_statement(db: Database) -> Update:
+    """Claims due deliveries (the parameters ``claim_now``, ``claim_limit``, ``claim_until``).
+    Built once: building it and its cache key on every claim, once a second in every process,
+    was ~0.4 ms of the event loop's time in one slice."""
+    earlier = webhook_outbox.alias("earlier")
+    due = (
+        select(webhook_outbox.c.id)
+        .where(
+            webhook_outbox.c.status == PENDING,
+            webhook_outbox.c.next_attempt_ms <= bindparam("claim_now", type_=BigInteger),
+            ~exists().where(
+                and_(
+                    earlier.c.task_id == webhook_outbox.c.task_id,
+                    earlier.c.status == PENDING,
+                    earlier.c.id < webhook_outbox.c.id,
+                )
+            ),
+        )
+        .order_by(webhook_outbox.c.next_attempt_ms)
+        .limit(bindparam("claim_limit", type_=Integer))
+    )
+    return claiming(
+        db,
+        webhook_outbox,
+        due,
+        next_attempt_ms=bindparam("claim_until", type_=BigInteger),
+        attempts=webhook_outbox.c.attempts + 1,
+    )
+
+
 class Outbox:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claim = _claim_statement(db)
 
     async def claim(self, limit: int, lease_ms: int) -> list[Claimed]:
         now = now_ms()
-        earlier = webhook_outbox.alias("earlier")
-        due = (
-            select(webhook_outbox.c.id)
-            .where(
-                webhook_outbox.c.status == PENDING,
-                webhook_outbox.c.next_attempt_ms <= now,
-                ~exists().where(
-                    and_(
-                        earlier.c.task_id == webhook_outbox.c.task_id,
-                        earlier.c.status == PENDING,
-                        earlier.c.id < webhook_outbox.c.id,
-                    )
-                ),
-            )
-            .order_by(webhook_outbox.c.next_attempt_ms)
-            .limit(limit)
-        )
-        statement = claiming(
-            self._db,
-            webhook_outbox,
-            due,
-            next_attempt_ms=now + lease_ms,
-            attempts=webhook_outbox.c.attempts + 1,
-        )
+        statement = self._claim
+        values = {"claim_now": now, "claim_limit": limit, "claim_until": now + lease_ms}
         async with self._db.engine.begin() as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(statement, values)).all()
             signers: dict[int, tuple[str, str | None]] = {}
             keys = {r.key_id for r in rows}
             if keys:
                 found = await conn.execute(
-                    select(
-                        api_keys.c.id, api_keys.c.key_hash, api_keys.c.webhook_secret
-                    ).where(api_keys.c.id.in_(keys))
+                    select(api_keys.c.id, api_keys.c.key_hash, api_keys.c.webhook_secret).where(
+                        api_keys.c.id.in_(keys)
+                    )
                 )
                 signers = {k: (key_hash, secret) for k, key_hash, secret in found.all()}
         return [

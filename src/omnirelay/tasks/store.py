@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, Integer, Update, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -205,6 +205,7 @@ async def _finish_many(conn: AsyncConnection, items: list[_Finish]) -> list[tupl
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claim: Update | None = None
         # Each kind of write shares its transactions with concurrent ones (``commits.py``).
         self._inserts: GroupCommit[_NewTask] = GroupCommit(db, _insert_many)
         self._changes: GroupCommit[_Change] = GroupCommit(db, _change_many)
@@ -311,20 +312,28 @@ class TaskStore:
     async def claim_due(self, limit: int, lease_ms: int) -> list[Task]:
         """Take up to ``limit`` due tasks for this process for ``lease_ms``."""
         now = now_ms()
-        due = (
-            select(tasks.c.id)
-            .where(
-                tasks.c.status.in_([s.value for s in (*POLLED, TaskStatus.SUBMITTING)]),
-                tasks.c.next_poll_ms <= now,
+        if self._claim is None:
+            # Built once: building the statement and its cache key on every tick of the
+            # poller (4 a second in every process) was ~0.3 ms of the event loop in one slice.
+            due = (
+                select(tasks.c.id)
+                .where(
+                    tasks.c.status.in_([s.value for s in (*POLLED, TaskStatus.SUBMITTING)]),
+                    tasks.c.next_poll_ms <= bindparam("claim_now", type_=BigInteger),
+                )
+                .order_by(tasks.c.next_poll_ms)
+                .limit(bindparam("claim_limit", type_=Integer))
             )
-            .order_by(tasks.c.next_poll_ms)
-            .limit(limit)
-        )
-        statement = claiming(
-            self._db, tasks, due, next_poll_ms=now + lease_ms, attempts=tasks.c.attempts + 1
-        )
+            self._claim = claiming(
+                self._db,
+                tasks,
+                due,
+                next_poll_ms=bindparam("claim_until", type_=BigInteger),
+                attempts=tasks.c.attempts + 1,
+            )
+        values = {"claim_now": now, "claim_limit": limit, "claim_until": now + lease_ms}
         async with self._db.engine.begin() as conn:
-            rows = (await conn.execute(statement)).all()
+            rows = (await conn.execute(self._claim, values)).all()
         return [Task.from_row(r) for r in rows]
 
     async def record(

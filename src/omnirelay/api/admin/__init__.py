@@ -22,8 +22,8 @@ from omnirelay.api.admin import (
 )
 from omnirelay.api.admin.base import Route, encode, endpoint
 from omnirelay.api.admin.openapi import Documented, document
-from omnirelay.api.openai import openai_errors
-from omnirelay.errors import NotFound
+from omnirelay.api.openai import error_response, openai_errors
+from omnirelay.errors import InvalidRequest, NotFound
 
 ROUTES: tuple[Route, ...] = (
     *overview.ROUTES,
@@ -88,8 +88,30 @@ async def openapi(request: web.Request) -> web.StreamResponse:
     return encode(document((*ROUTES, *me.ROUTES), ACCOUNT))
 
 
+async def _methods_elsewhere(request: web.Request) -> set[str]:
+    """The methods another route allows on this path (none: the path itself is unknown)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        found, methods = await resource.resolve(request)
+        if found is None:
+            allowed |= methods
+    return allowed
+
+
 @openai_errors
 async def unknown_route(request: web.Request) -> web.StreamResponse:
+    allowed = await _methods_elsewhere(request)
+    if allowed:  # a known path asked with the wrong method: 405 and what it takes
+        error = InvalidRequest(
+            f"{request.method} is not allowed on {request.path}"[:300],
+            code="method_not_allowed",
+            status=405,
+        )
+        response = error_response(error)
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
     raise NotFound(f"no such route: {request.method} {request.path}"[:300])
 
 
