@@ -69,5 +69,8 @@ def install() -> None:
     package.__getattr__ = attribute  # type: ignore[method-assign]
     sys.modules[PACKAGE] = package
     sqlalchemy.ext.asyncio = package
-    # What the real __init__ does besides importing: fail early without greenlet.
-    concurrency._concurrency_shim._initialize()
+    # What the real __init__ does besides importing: fail early without greenlet. Private,
+    # so a release without it only loses the early failure (greenlet is then asked at use).
+    initialize = getattr(getattr(concurrency, "_concurrency_shim", None), "_initialize", None)
+    if initialize is not None:
+        initialize()
