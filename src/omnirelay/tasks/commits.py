@@ -40,8 +40,11 @@ Bulk = Callable[[AsyncConnection, list[Item]], Awaitable[list[tuple[bool, Any]]]
 
 # Items per transaction: enough to absorb a burst, few enough that one transaction stays short.
 MAX_ITEMS = 64
-# Transactions a committer writes side by side (each on its own connection).
-MAX_PARALLEL = 2
+# Transactions a committer writes side by side (each on its own connection). One: what arrives
+# while it commits waits for the next, which takes it all (with two, a burst went out as two
+# half-size transactions, which for one key queued at its row lock anyway); every process has
+# its own committers.
+MAX_PARALLEL = 1
 
 
 def _retrieved(done: asyncio.Future[Any]) -> None:
