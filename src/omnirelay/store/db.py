@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ class Database:
 
     engine: AsyncEngine
     url: str
+    # SQLite has one writer: this process's batched writers (``tasks/commits.py``) take turns
+    # here, in order, rather than in SQLite's busy handler, which sleeps between tries with a
+    # growing backoff (up to 100 ms a try) and let one batch wait seconds under load.
+    sqlite_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def is_sqlite(self) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -144,8 +145,11 @@ class GroupCommit(Generic[Item]):
     async def _transaction(
         self, conn: AsyncConnection, items: list[Item]
     ) -> list[tuple[bool, Any]]:
-        async with conn.begin():
+        async with self._turn(), conn.begin():
             outcomes = await self._bulk(conn, items)
             if len(outcomes) != len(items):  # rolled back: a bug, not a write
                 raise RuntimeError("a bulk write answered for the wrong number of items")
         return outcomes
+
+    def _turn(self) -> AbstractAsyncContextManager[Any]:
+        return self._db.sqlite_writes if self._db.is_sqlite else nullcontext()
