@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cpu import group_cpu_seconds
-from tasks_submit import BENCH, OMNI_PORT, PG_PORT, log, started, stop_on_sigterm
+from tasks_submit import OMNI_PORT, PG_PORT, SCRATCH, log, started, stop_on_sigterm
 
 LEASE_MS = 60_000  # the default task lease (OMNIRELAY_TASK_LEASE_SECONDS)
 PROCESSING = (
@@ -120,8 +120,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     args.database = "postgres"
-    (BENCH / "results" / "tmp").mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="tasks-poller-", dir=BENCH / "results" / "tmp"))
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tasks-poller-", dir=SCRATCH))
     tmp.chmod(0o755)
     with started(args, tmp, poll_answer=PROCESSING) as (key, gateway_pgid, pg):
         subprocess.run(

@@ -14,7 +14,8 @@ runs alongside, as in production.
     .venv/bin/python benchmarks/tasks_submit.py [--database postgres|sqlite] [--duration 10]
         [--connections 64] [--workers 2] [--repeat 3] [--json OUT]
 
-Ports 38080 (upstream), 38100 (gateway) and 38432 (PostgreSQL), away from ``make bench``'s.
+Ports 38080 (upstream), 38100 (gateway) and 38432 (PostgreSQL), away from ``make bench``'s
+(``BENCH_PORT_BASE=N`` moves them to N+80, N+100, N+432).
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 VENV = ROOT / ".venv" / "bin"
-UPSTREAM_PORT, OMNI_PORT, PG_PORT = 38080, 38100, 38432
+# BENCH_PORT_BASE moves every port at once, as in run.sh (runs side by side must not collide).
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "38000"))
+UPSTREAM_PORT, OMNI_PORT, PG_PORT = PORT_BASE + 80, PORT_BASE + 100, PORT_BASE + 432
+# Where a run's scratch directory goes (BENCH_RESULTS, as in run.sh).
+SCRATCH = Path(os.environ.get("BENCH_RESULTS", str(ROOT / "benchmarks" / "results"))) / "tmp"
 ADMIN_KEY = "sk-or-bench-admin-0123456789"
 sys.path.insert(0, str(BENCH))
 
@@ -157,7 +162,8 @@ def started(
 ) -> Iterator[tuple[str, int, Postgres | None]]:
     """The stack; with ``poll_answer`` the fake upstream answers every task query with it
     (instead of 404)."""
-    env = dict(os.environ, BENCH_UPSTREAM_PORT=str(UPSTREAM_PORT), BENCH_PROXY_PORT="38081")
+    env = dict(os.environ, BENCH_UPSTREAM_PORT=str(UPSTREAM_PORT))
+    env["BENCH_PROXY_PORT"] = str(PORT_BASE + 81)
     env["BENCH_WORKERS"] = str(args.workers)
     subprocess.run([sys.executable, str(BENCH / "fixtures.py"), str(tmp)], check=True, env=env)
     if poll_answer is not None:
@@ -273,8 +279,8 @@ def main() -> None:
         "--profile", action="store_true", help="py-spy each worker during the first run"
     )
     args = parser.parse_args()
-    (BENCH / "results" / "tmp").mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="tasks-bench-", dir=BENCH / "results" / "tmp"))
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tasks-bench-", dir=SCRATCH))
     tmp.chmod(0o755)  # PostgreSQL runs as its own user (when we are root)
     runs: list[dict[str, object]] = []
     with started(args, tmp) as (key, gateway_pgid, pg):

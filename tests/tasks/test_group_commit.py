@@ -103,6 +103,7 @@ def test_concurrent_writes_share_one_transaction() -> None:
 
     class Db:
         engine = Engine()
+        is_sqlite = False
 
     async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
         batches.append(len(items))
@@ -120,6 +121,57 @@ def test_concurrent_writes_share_one_transaction() -> None:
             assert result == i * 2
         else:
             assert isinstance(result, ValueError)  # refused alone, the others unaffected
+
+
+def test_sqlite_writers_of_one_process_take_turns() -> None:
+    """On SQLite two committers' transactions never overlap in one process (they queue on the
+    database's lock, not in SQLite's busy handler); on PostgreSQL they may."""
+
+    class Transaction:
+        async def __aenter__(self) -> None:
+            return None
+
+        async def __aexit__(self, *_: object) -> None:
+            return None
+
+    class Connection(Transaction):
+        async def __aenter__(self) -> Connection:  # type: ignore[override]
+            return self
+
+        def begin(self) -> Transaction:
+            return Transaction()
+
+    class Engine:
+        def connect(self) -> Connection:
+            return Connection()
+
+    def most_at_once(sqlite: bool) -> int:
+        class Db:
+            engine = Engine()
+            is_sqlite = sqlite
+            sqlite_writes = asyncio.Lock()
+
+        writing = most = 0
+
+        async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
+            nonlocal writing, most
+            writing += 1
+            most = max(most, writing)
+            await asyncio.sleep(0.01)
+            writing -= 1
+            return [(True, item) for item in items]
+
+        async def main() -> None:
+            db = Db()
+            first: GroupCommit[int] = GroupCommit(db, bulk)  # type: ignore[arg-type]
+            second: GroupCommit[int] = GroupCommit(db, bulk)  # type: ignore[arg-type]
+            await asyncio.gather(*(c.add(i) for i in range(10) for c in (first, second)))
+
+        asyncio.run(main())
+        return most
+
+    assert most_at_once(sqlite=True) == 1
+    assert most_at_once(sqlite=False) == 2
 
 
 def test_concurrent_reservations_take_exactly_what_one_after_the_other_would(url: str) -> None:

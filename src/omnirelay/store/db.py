@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,10 @@ class Database:
 
     engine: AsyncEngine
     url: str
+    # SQLite has one writer: this process's batched writers (``tasks/commits.py``) take turns
+    # here, in order, rather than in SQLite's busy handler, which sleeps between tries with a
+    # growing backoff (up to 100 ms a try) and let one batch wait seconds under load.
+    sqlite_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def is_sqlite(self) -> bool:
@@ -45,6 +51,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# A pooled PostgreSQL connection idle this long is pinged before it is used again.
+_PING_IDLE_SECONDS = 10.0
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Instead of ``pool_pre_ping`` (a BEGIN, a query and a ROLLBACK each time a connection is
+    checked out: three round trips per transaction under load): a connection the server or
+    the network closed is known to the driver without asking, and only one left idle for a
+    while is pinged. A dead one is replaced (the pool retries on ``DisconnectionError``)."""
+    from sqlalchemy.exc import DisconnectionError
+
+    driver = dbapi_connection.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the connection was closed")
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since > _PING_IDLE_SECONDS:
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(str(exc)) from exc
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -76,7 +108,10 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
         engine = create_async_engine(url, pool_size=5, max_overflow=10)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_size=10, max_overflow=20)
+        event.listen(engine.sync_engine, "connect", _checked_in)  # new: not pinged at once
+        event.listen(engine.sync_engine, "checkin", _checked_in)
+        event.listen(engine.sync_engine, "checkout", _check_alive)
     database = Database(engine=engine, url=url)
     if migrate:
         async with engine.begin() as conn:

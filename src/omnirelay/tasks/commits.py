@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,8 +41,11 @@ Bulk = Callable[[AsyncConnection, list[Item]], Awaitable[list[tuple[bool, Any]]]
 
 # Items per transaction: enough to absorb a burst, few enough that one transaction stays short.
 MAX_ITEMS = 64
-# Transactions a committer writes side by side (each on its own connection).
-MAX_PARALLEL = 2
+# Transactions a committer writes side by side (each on its own connection). One: what arrives
+# while it commits waits for the next, which takes it all (with two, a burst went out as two
+# half-size transactions, which for one key queued at its row lock anyway); every process has
+# its own committers.
+MAX_PARALLEL = 1
 
 
 def _retrieved(done: asyncio.Future[Any]) -> None:
@@ -141,8 +145,11 @@ class GroupCommit(Generic[Item]):
     async def _transaction(
         self, conn: AsyncConnection, items: list[Item]
     ) -> list[tuple[bool, Any]]:
-        async with conn.begin():
+        async with self._turn(), conn.begin():
             outcomes = await self._bulk(conn, items)
             if len(outcomes) != len(items):  # rolled back: a bug, not a write
                 raise RuntimeError("a bulk write answered for the wrong number of items")
         return outcomes
+
+    def _turn(self) -> AbstractAsyncContextManager[Any]:
+        return self._db.sqlite_writes if self._db.is_sqlite else nullcontext()

@@ -18,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 
@@ -152,11 +153,21 @@ class TaskEngine:
         # Callback URLs are checked at submission (a clear 400), and again at each delivery.
         self._outbound = outbound
         self._on_finished = on_finished  # the metrics: every task that ended, once
+        self._speaks_cache: dict[tuple[type, object], bool] = {}
+
+    def _speaks(self, vendor: object, protocol: object) -> bool:
+        """``isinstance(vendor, protocol)``, asked once per vendor class: against a runtime
+        checkable protocol it inspects every member at each call (twice per poll)."""
+        key = (type(vendor), protocol)
+        known = self._speaks_cache.get(key)
+        if known is None:
+            known = self._speaks_cache[key] = isinstance(vendor, protocol)  # type: ignore[arg-type]
+        return known
 
     def _task_vendor(self, channel: Channel, action: str) -> TaskVendor | None:
         vendor = self._vendors.get(channel.vendor)
-        if isinstance(vendor, TaskVendor) and action in vendor.task_actions:
-            return vendor
+        if self._speaks(vendor, TaskVendor) and action in cast(TaskVendor, vendor).task_actions:
+            return cast(TaskVendor, vendor)
         return None
 
     async def submit(self, key: KeyRecord, submission: Submission) -> Task:
@@ -333,7 +344,7 @@ class TaskEngine:
         """The channel whose vendor polls ``task`` together with its other due tasks, if any."""
         channel = self._router.channel(task.channel_id) if task.channel_id is not None else None
         vendor = self._task_vendor(channel, task.action) if channel is not None else None
-        return channel.id if isinstance(vendor, BatchPollingVendor) and channel else None
+        return channel.id if channel and self._speaks(vendor, BatchPollingVendor) else None
 
     async def advance(self, task: Task) -> None:
         """One poll of a claimed task: time it out, or ask its vendor and record the answer."""

@@ -10,6 +10,7 @@ Client formats render these states in their own words (Kling says ``submitted``,
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -92,6 +93,24 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
-        values = dict(row._mapping)
-        values["status"] = TaskStatus(values["status"])
-        return cls(**values)
+        named = dict(row._mapping)
+        named["status"] = TaskStatus(named["status"])
+        return cls(**named)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Any]) -> list[Task]:
+        """``from_row`` of each row of one result."""
+        if not rows or rows[0]._fields != _FIELDS:
+            return [cls.from_row(row) for row in rows]
+        # Every column of the table, in its order (the fields' order): no dict per row.
+        found = []
+        for row in rows:
+            values = list(row)
+            values[_STATUS] = TaskStatus(values[_STATUS])
+            found.append(cls(*values))
+        return found
+
+
+# The fields in order; a row of every column of the table (store/tables.py) has them so.
+_FIELDS = tuple(Task.__dataclass_fields__)
+_STATUS = _FIELDS.index("status")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -28,6 +29,11 @@ BATCH = 100
 # How long the loop sleeps when nothing more is due: a task that becomes due meanwhile waits
 # at most this long (plus its poll) - the lag between due and polled.
 MAX_IDLE_SLEEP = 0.25
+# While tasks keep becoming due, it looks again as soon as about CLAIM_TARGET of them should be
+# waiting (a claim, and the shared write of its answers, cost a transaction each: a few tasks
+# per claim would cost more than their polls), but never sooner than MIN_IDLE_SLEEP.
+CLAIM_TARGET = 16
+MIN_IDLE_SLEEP = 0.05
 
 
 class Poller:
@@ -57,17 +63,26 @@ class Poller:
         for task in list(self._inflight):
             task.cancel()
 
-    def _idle_sleep(self) -> float:
-        return min(self._engine.timing.first_poll, MAX_IDLE_SLEEP)
+    def _idle_sleep(self, due_per_s: float = 0.0) -> float:
+        wait = MAX_IDLE_SLEEP
+        if due_per_s > 0:
+            wait = min(max(CLAIM_TARGET / due_per_s, MIN_IDLE_SLEEP), MAX_IDLE_SLEEP)
+        return min(self._engine.timing.first_poll, wait)
 
     async def _run(self) -> None:
         lease_ms = int(self._engine.timing.lease * 1000)
+        last_claim = time.monotonic()
         while not self._stopping.is_set():
             claimed: list[Task] = []
+            due_per_s = 0.0
             free = BATCH - self._claimed
             try:
                 if free > 0:
                     claimed = await self._engine.store.claim_due(free, lease_ms)
+                    # How fast tasks became due since the last claim (which took all then due).
+                    now = time.monotonic()
+                    due_per_s = len(claimed) / max(now - last_claim, 1e-3)
+                    last_claim = now
             except Exception:
                 log.exception("claiming due tasks failed; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -87,7 +102,7 @@ class Poller:
             if free > 0 and len(claimed) < free:
                 # Nothing more is due: look again shortly.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._idle_sleep())
+                    await asyncio.wait_for(self._stopping.wait(), self._idle_sleep(due_per_s))
             elif not self._stopping.is_set():
                 # Full (or all of it was due): claim more as soon as a worker is done, not a
                 # whole idle sleep later.
