@@ -219,6 +219,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     reading = asyncio.create_task(reader.run(stop))
     body: bytes = args.body_bytes
     try:
+        # The gateway's own background (heartbeats, reloads, key refreshes, idle claims) with
+        # nothing in flight: the part of its CPU that does not follow the due tasks.
+        idle = await window(vendor, reader, args.pgid, min(5.0, args.window), 0)
+        print(f"nothing in flight: {idle}", file=sys.stderr)
         submit = await submit_all(
             args.gateway, args.key, body, args.tasks, args.concurrency, args.submit_seconds
         )
@@ -245,12 +249,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         stop.set()
         await reading
         await runner.cleanup()
-    per_poll = [w.get("gateway_cpu_ms_per_poll") for w in (full, tenth)]
+    idle_cpu = idle.get("gateway_cpu_s_per_s")
+    for w in (full, tenth):  # CPU per poll beyond the idle gateway's
+        cpu, rate = w.get("gateway_cpu_s_per_s"), w.get("polls_per_s")
+        if idle_cpu is not None and cpu is not None and rate:
+            w["gateway_cpu_ms_per_poll_net"] = round(max(cpu - idle_cpu, 0.0) * 1000 / rate, 3)
+    per_poll = [w.get("gateway_cpu_ms_per_poll_net") for w in (full, tenth)]
     return {
+        "idle_gateway_cpu_s_per_s": idle_cpu,
         "tasks": in_flight, "poll_seconds": args.poll_seconds,
         "due_per_s_expected": round(in_flight / args.poll_seconds, 1),
         "submit": submit, "all_in_flight": full, "tenth_in_flight": tenth,
-        # 1.0 = the poller's CPU follows the due tasks; above 1, part of it follows the in flight.
+        # 1.0 = the poller's CPU follows the due tasks; above 1, part of it follows the in flight
+        # (per poll beyond the idle gateway's CPU, which follows neither).
         # Only meaningful once the nine tenths are gone (else the second window polls them too).
         "cpu_per_poll_tenth_vs_all": (
             round(per_poll[1] / per_poll[0], 2)  # type: ignore[operator]

@@ -344,7 +344,8 @@ RUN_GOALS: list[Goal] = [
     ("tasks: >= 1,000 Kling submits/s on PostgreSQL at 64", "kling_pg_c64", "/s", ">=", 1000.0),
     ("poller: p99 lag < 1 s at 10,000 in flight", "poller_lag_p99_ms", "ms", "<=", 1000.0),
     ("poller: p50 lag at 10,000 in flight", "poller_lag_p50_ms", "ms", None, None),
-    ("poller: CPU per poll, a tenth in flight / all (1 = follows due)", "poller_cpu_ratio", "x",
+    ("poller: CPU per poll beyond idle, a tenth in flight / all (1 = follows due)",
+     "poller_cpu_ratio", "x",
      "<=", 1.5),
     ("poller: most upstream polls at once (bounded)", "poller_max_concurrent", "", None, None),
     ("usage + limits hot path, CPU µs per request", "hot_path_cpu_us", "µs", None, None),
@@ -437,8 +438,8 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
         ),
         "",
         "| in flight | polls/s | lag p50 ms | lag p99 ms | lag max ms | gateway CPU s/s | "
-        "CPU ms/poll | most polls at once |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU ms/poll | beyond idle, ms/poll | most polls at once |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key in ("all_in_flight", "tenth_in_flight"):
         w = poller.get(key)
@@ -449,8 +450,17 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
             f"| {w['in_flight']:,} | {_f(w['polls_per_s'], 0)} | {_f(lag.get('p50'), 0)} | "
             f"{_f(lag.get('p99'), 0)} | {_f(lag.get('max'), 0)} | "
             f"{_f(w.get('gateway_cpu_s_per_s'))} | {_f(w.get('gateway_cpu_ms_per_poll'), 3)} | "
+            f"{_f(w.get('gateway_cpu_ms_per_poll_net'), 3)} | "
             f"{w['max_concurrent_upstream_polls']} |"
         )
+    idle = poller.get("idle_gateway_cpu_s_per_s")
+    if idle is not None:
+        lines += [
+            "",
+            f"With nothing in flight the gateway used {idle:.3f} CPU s/s (heartbeats, reloads, key "
+            "refreshes, the poller's idle claims): \"beyond idle\" is the CPU per poll above that, "
+            "the part that must follow the due tasks.",
+        ]
     drained = poller.get("tenth_in_flight", {}).get("drained_after_s")
     if drained is not None:
         lines += [
