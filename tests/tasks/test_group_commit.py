@@ -80,29 +80,34 @@ async def _count(db: Database, table: Any) -> int:
         return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
 
+class _FakeTransaction:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class _FakeConnection(_FakeTransaction):
+    async def __aenter__(self) -> _FakeConnection:  # type: ignore[override]
+        return self
+
+    def begin(self) -> _FakeTransaction:
+        return _FakeTransaction()
+
+
+class _FakeEngine:
+    """Just enough of an engine for ``GroupCommit``: transactions that do nothing."""
+
+    def connect(self) -> _FakeConnection:
+        return _FakeConnection()
+
+
 def test_concurrent_writes_share_one_transaction() -> None:
     batches: list[int] = []
 
-    class Transaction:
-        async def __aenter__(self) -> None:
-            return None
-
-        async def __aexit__(self, *_: object) -> None:
-            return None
-
-    class Connection(Transaction):
-        async def __aenter__(self) -> Connection:  # type: ignore[override]
-            return self
-
-        def begin(self) -> Transaction:
-            return Transaction()
-
-    class Engine:
-        def connect(self) -> Connection:
-            return Connection()
-
     class Db:
-        engine = Engine()
+        engine = _FakeEngine()
         is_sqlite = False
 
     async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
@@ -127,27 +132,9 @@ def test_sqlite_writers_of_one_process_take_turns() -> None:
     """On SQLite two committers' transactions never overlap in one process (they queue on the
     database's lock, not in SQLite's busy handler); on PostgreSQL they may."""
 
-    class Transaction:
-        async def __aenter__(self) -> None:
-            return None
-
-        async def __aexit__(self, *_: object) -> None:
-            return None
-
-    class Connection(Transaction):
-        async def __aenter__(self) -> Connection:  # type: ignore[override]
-            return self
-
-        def begin(self) -> Transaction:
-            return Transaction()
-
-    class Engine:
-        def connect(self) -> Connection:
-            return Connection()
-
     def most_at_once(sqlite: bool) -> int:
         class Db:
-            engine = Engine()
+            engine = _FakeEngine()
             is_sqlite = sqlite
             sqlite_writes = asyncio.Lock()
 
