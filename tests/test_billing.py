@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from omnirelay.billing import LEASE_FLOOR, LEASE_REQUESTS, Ledger, Usage
+from omnirelay.billing import LEASE_FLOOR, LEASE_IDLE_SECONDS, LEASE_REQUESTS, Ledger, Usage
 from omnirelay.catalogue import ModelInfo
 from omnirelay.config import normalize_database_url
 from omnirelay.errors import QuotaExceeded
@@ -70,7 +70,8 @@ def url(request: pytest.FixtureRequest, new_database_url: Any) -> str:
 
 def test_holds_come_from_one_lease_and_settle_to_the_exact_cost(url: str) -> None:
     async def body(db: Database, key: KeyRecord) -> None:
-        ledger = Ledger(db)
+        now = [1000.0]
+        ledger = Ledger(db, clock=lambda: now[0])
         writer = UsageWriter(db, 60, returns=ledger.returns)
         meters = [
             await Meter.start(
@@ -91,7 +92,11 @@ def test_holds_come_from_one_lease_and_settle_to_the_exact_cost(url: str) -> Non
             meter.finish(200, _usage())
         await writer.flush()  # the lease was used since the last flush: kept
         assert await _balance(db, key.id) == (10**9 - 1000 * LEASE_REQUESTS, 10_000)
-        await writer.flush()  # idle for a flush: given back, less what was spent
+        now[0] += LEASE_IDLE_SECONDS - 0.5
+        await writer.flush()  # a pause shorter than LEASE_IDLE_SECONDS: still kept
+        assert await _balance(db, key.id) == (10**9 - 1000 * LEASE_REQUESTS, 10_000)
+        now[0] += 0.5
+        await writer.flush()  # idle long enough: given back, less what was spent
         assert await _balance(db, key.id) == (10**9 - 10_000, 10_000)
         async with db.engine.connect() as conn:
             assert len((await conn.execute(select(usage_records))).all()) == 10
@@ -101,16 +106,21 @@ def test_holds_come_from_one_lease_and_settle_to_the_exact_cost(url: str) -> Non
 
 def test_a_lease_in_use_is_not_given_back_until_its_requests_settle(url: str) -> None:
     async def body(db: Database, key: KeyRecord) -> None:
-        ledger = Ledger(db)
+        now = [1000.0]
+        ledger = Ledger(db, clock=lambda: now[0])
         writer = UsageWriter(db, 60, returns=ledger.returns)
         meter = await Meter.start(
             ledger, writer, key=key, model=MODEL, endpoint="e", request_id="r", estimate=_usage()
         )
         await writer.flush()
+        now[0] += 2 * LEASE_IDLE_SECONDS  # a long request: its lease stays
         await writer.flush()
         assert await _balance(db, key.id) == (10**9 - 1000 * LEASE_REQUESTS, 0)
         meter.finish(200, _usage(requests=3))  # cost 3000, more than the 1000 held
-        await writer.flush()
+        await writer.flush()  # settled just now: the lease stays a while
+        assert await _balance(db, key.id) == (10**9 - 1000 * LEASE_REQUESTS, 3000)
+        now[0] += LEASE_IDLE_SECONDS
+        await writer.flush()  # idle since the request ended: given back, less its cost
         assert await _balance(db, key.id) == (10**9 - 3000, 3000)
 
     _run(url, body, quota=10**9)

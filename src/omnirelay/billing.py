@@ -15,8 +15,10 @@ settled request gives the lease back its hold less its cost, so the lease shrink
 what was spent; a lease running low is extended in the background before it runs out. Leases
 are taken only while the account has at least ``LEASE_FLOOR`` times the lease; below that (a
 nearly spent account) every request reserves its own estimate in the database, as if there
-were no leases. A lease unused for one usage-flush interval goes back to the database with
-that flush (``Ledger.returns``), and all of them go back at shutdown. The price: the database
+were no leases. A lease unused for ``LEASE_IDLE_SECONDS`` goes back to the database with the
+next usage flush (``Ledger.returns``), and all of them go back at shutdown: a key that pauses
+between requests, as people and agents do, finds its lease still there and waits for no
+database on its next request. The price: the database
 shows a balance less what processes hold (so a nearly spent user may be refused while another
 process still holds a slice of it, until that slice goes back). Settling and returns go
 through the batched usage writer, off the response path.
@@ -239,6 +241,12 @@ LEASE_GROWTH_SECONDS = 1.0
 LEASE_SHRINK_SECONDS = 10.0
 # A lease is taken only while the key's balance is at least this many times its size.
 LEASE_FLOOR = 16
+# A lease nobody held from for this long goes back with the next usage flush. Short enough
+# that another process's idle slice of a balance comes back soon; long enough that a pause
+# between requests (a reader, an agent thinking, a benchmark between runs) does not cost the
+# next request a synchronous lease, which waits behind the usage writer's settlement of the
+# same account row.
+LEASE_IDLE_SECONDS = 10.0
 
 
 class Lease:
@@ -248,6 +256,7 @@ class Lease:
         "account",
         "available",
         "extended_at",
+        "idle_since",
         "in_flight",
         "lock",
         "node",
@@ -263,7 +272,8 @@ class Lease:
         self.size = 0  # of the last extension
         self.extended_at = -math.inf
         self.in_flight = 0
-        self.used = False  # a hold was taken since the last ``Ledger.returns``
+        self.used = False  # held from or settled since the last ``Ledger.returns``
+        self.idle_since = -math.inf  # when ``Ledger.returns`` last saw it used
         self.refilling = False
         self.lock = asyncio.Lock()  # one extension at a time
 
@@ -279,6 +289,7 @@ class Lease:
         """A request that held ``held`` from this lease finished, costing ``cost``."""
         self.available += held - cost
         self.in_flight -= 1
+        self.used = True  # idle counts from the last request's end, not from its start
 
     @property
     def low(self) -> bool:
@@ -418,18 +429,25 @@ class Ledger:
         amount.
 
         The caller owes these amounts to the accounts in the database. A lease is idle when no
-        request holds from it and none took a hold since the previous call.
+        request holds from it and none took a hold for ``LEASE_IDLE_SECONDS``.
         """
         owed: Returned = {}
+        now = self._clock()
         for account, lease in list(self._leases.items()):
-            idle = not lease.used and lease.in_flight == 0 and not lease.lock.locked()
+            if lease.used:
+                lease.used = False
+                lease.idle_since = now
+            idle = (
+                lease.in_flight == 0
+                and not lease.lock.locked()
+                and now - lease.idle_since >= LEASE_IDLE_SECONDS
+            )
             if everything or idle:
                 if lease.available:
                     owed[(account, lease.node)] = lease.available
                     lease.available = 0
                 if idle:
                     del self._leases[account]
-            lease.used = False
         return owed
 
     async def reserve(self, key: KeyRecord, amount: int) -> Hold:
