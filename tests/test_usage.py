@@ -12,8 +12,8 @@ from sqlalchemy import select
 from omnirelay.billing import Account
 from omnirelay.config import normalize_database_url
 from omnirelay.keys import create_key
-from omnirelay.store import api_keys, open_database, usage_records
-from omnirelay.usage import UsageEvent, UsageWriter
+from omnirelay.store import api_keys, open_database, usage_hourly, usage_records
+from omnirelay.usage import UsageEvent, UsageWriter, insert_records
 from tests.conftest import BACKENDS
 
 
@@ -72,5 +72,35 @@ def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
         # Refunds only for holds kept in the database (617 x (5 - 2)), plus the returned 7.
         assert key.spent == 1234 * 2
         assert key.quota_remaining == 1_000_000 + 617 * 3 + 7
+
+    asyncio.run(main())
+
+
+def test_records_are_written_inside_the_callers_transaction(url: str) -> None:
+    """``insert_records`` first thing in a transaction (PostgreSQL writes them by COPY on the
+    driver's connection): a rollback takes them back, a commit keeps them and their rollup."""
+
+    def event(i: int, key_id: int) -> UsageEvent:
+        return UsageEvent(
+            request_id=f"tx_{i}", key_id=key_id, model="m", endpoint="e", status=200, cost=3
+        )
+
+    async def main() -> None:
+        db = await open_database(url, migrate=True)
+        try:
+            _, key_id = await create_key(db, name="k", quota=1_000)
+            with pytest.raises(RuntimeError):
+                async with db.engine.begin() as conn:
+                    await insert_records(conn, [event(i, key_id) for i in range(300)])
+                    raise RuntimeError("rolled back")
+            async with db.engine.begin() as conn:
+                await insert_records(conn, [event(i, key_id) for i in range(3)])
+            async with db.engine.connect() as conn:
+                ids = sorted((await conn.execute(select(usage_records.c.request_id))).scalars())
+                hourly = (await conn.execute(select(usage_hourly))).all()
+        finally:
+            await db.close()
+        assert ids == ["tx_0", "tx_1", "tx_2"]
+        assert [(row.requests, row.cost) for row in hourly] == [(3, 9)]
 
     asyncio.run(main())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import secrets
 import sqlite3
 import time
@@ -169,8 +170,48 @@ def roll_into(rows: RollupSlots, events: Iterable[UsageEvent]) -> None:
         row[BUCKET_COLUMNS[bisect_right(LATENCY_BUCKETS_MS, event.latency_ms)]] += 1
 
 
-async def insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) -> None:
-    """Insert usage records and their rollups on a connection in a transaction."""
+async def insert_records(
+    conn: AsyncConnection,
+    events: Sequence[UsageEvent],
+    rolled_up: list[dict[str, Any]] | None = None,
+) -> None:
+    """Insert usage records and their rollups (``rollups(events)``, unless the caller made
+    them already) on a connection in a transaction."""
+    if conn.dialect.name == "postgresql":
+        await _copy_records(conn, events)
+    else:
+        await _insert_records(conn, events)
+    if events:
+        await conn.execute(text(ROLLUP_UPSERT), rollups(events) if rolled_up is None else rolled_up)
+
+
+# A record's columns in ``_COLUMNS`` order, as a tuple: one C call a record.
+_record_row = operator.attrgetter(*_COLUMNS)
+# Records a COPY encodes between two yields (~1 µs each, in asyncpg's C).
+_ROWS_PER_COPY = 128
+
+
+async def _copy_records(conn: AsyncConnection, events: Sequence[UsageEvent]) -> None:
+    """PostgreSQL: the records by binary COPY on the driver's connection, inside the
+    transaction of ``conn``.
+
+    The same rows INSERTed through SQLAlchemy (a dict a record, then the statement's parameter
+    processing) made a flush of 500 records cost ~7 ms of the event loop, in slices of about a
+    millisecond that a request arriving meanwhile waits for; by COPY it is ~3.5 ms, in slices
+    under half a millisecond."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # The dialect begins its transaction at the first statement: without one the COPY
+        # would commit on its own, outside what ``conn`` commits or rolls back.
+        await conn.exec_driver_sql("SELECT 1")
+    for start in range(0, len(events), _ROWS_PER_COPY):
+        rows = [_record_row(event) for event in events[start : start + _ROWS_PER_COPY]]
+        await driver.copy_records_to_table("usage_records", records=rows, columns=_COLUMNS)
+
+
+async def _insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) -> None:
     # In chunks: the driver runs on the event loop, and preparing a statement's rows holds it
     # (~10 µs a row); each chunk lets requests run in between.
     for start in range(0, len(events), _ROWS_PER_CHUNK):
@@ -179,8 +220,6 @@ async def insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) ->
             for event in events[start : start + _ROWS_PER_CHUNK]
         ]
         await conn.execute(usage_records.insert(), rows)
-    if events:
-        await conn.execute(text(ROLLUP_UPSERT), rollups(events))
 
 
 # A node's hold on an account: (node id, key id or 0, user id or 0).
@@ -444,8 +483,8 @@ class UsageWriter:
         for start in range(0, len(events), _ROWS_PER_SLICE):
             chunk = events[start : start + _ROWS_PER_SLICE]
             settlement.add_events(chunk)
+            roll_into(rolled, chunk)
             if self._sqlite is not None:
-                roll_into(rolled, chunk)
                 statements.extend(self._sqlite.statements(chunk))
             await asyncio.sleep(0)
         if self._sqlite is not None:
@@ -457,7 +496,7 @@ class UsageWriter:
                 await conn.execute(
                     usage_batches.insert().values(id=batch.id, created_ms=int(time.time() * 1000))
                 )
-                await insert_records(conn, batch.events)
+                await insert_records(conn, batch.events, list(rolled.values()))
                 await release_holds(conn, settlement)
                 await apply_settlement(conn, settlement)
         except IntegrityError:
