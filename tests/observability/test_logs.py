@@ -111,3 +111,21 @@ def test_text_on_a_terminal_json_elsewhere_and_the_level_from_config() -> None:
     assert as_json[1] == {**as_json[1], "level": "warning", "msg": "careful: it"}
     quiet = _emit("json", "WARNING")
     assert "omnirelay.access" not in quiet and "careful" in quiet
+
+
+def test_access_lines_are_formatted_by_the_caller_and_the_thread_only_writes() -> None:
+    """The writing thread takes the GIL only to join and write: an access line is waiting as
+    text already, a general record waits to be formatted there. Both come out in order."""
+    stream = io.StringIO()
+    writer = logs.Writer(stream, logs.JsonFormatter())  # not started: nothing is written yet
+    handler = logs._Enqueue(writer.records, writer.formatter)
+    handler.handle(logs.AccessRecord("GET /v1/models 200", {"request_id": "r1", "status": 200}))
+    other = logging.LogRecord("omnirelay.test", logging.WARNING, "", 0, "careful: %s", ("it",), None)
+    handler.handle(other)
+    first, second = writer.records
+    assert isinstance(first, str) and json.loads(first)["request_id"] == "r1"
+    assert second is other
+    writer._write_waiting()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["msg"] for line in lines] == ["GET /v1/models 200", "careful: it"]
+    assert not writer.records

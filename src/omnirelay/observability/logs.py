@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import functools
 import logging
 import sys
@@ -105,7 +106,7 @@ def configure(level: str = "INFO", style: str = "auto", stream: TextIO | None = 
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(_Enqueue(writer.records))
+    root.addHandler(_Enqueue(writer.records, writer.formatter))
     root.setLevel(level.upper())
     # aiohttp's own access log is off (``access_log=None``); ours is the access line.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -122,14 +123,15 @@ FLUSH_SECONDS = 0.05
 
 
 class Writer:
-    """The writing thread: every tick takes every record waiting, formats them, one write and
-    one flush."""
+    """The writing thread: every tick takes every line waiting, formats the records among
+    them, one write and one flush."""
 
     def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
-        # deque.append and popleft are atomic: any thread may log without a lock.
-        self.records: collections.deque[logging.LogRecord] = collections.deque()
+        # deque.append and popleft are atomic: any thread may log without a lock. Access
+        # lines come formatted already (``_Enqueue``), other records are formatted here.
+        self.records: collections.deque[logging.LogRecord | str] = collections.deque()
         self._stream = stream
-        self._formatter = formatter
+        self.formatter = formatter
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -153,37 +155,50 @@ class Writer:
     def _write_waiting(self) -> None:
         records = self.records
         while records:
-            batch: list[logging.LogRecord] = []
+            batch: list[logging.LogRecord | str] = []
             while records and len(batch) < BATCH:
                 batch.append(records.popleft())
-            lines = [self._line(record) for record in batch]
+            lines = [item if type(item) is str else self._line(item) for item in batch]
             try:
                 self._stream.write("\n".join(lines) + "\n")
                 self._stream.flush()
             except (OSError, ValueError):
                 pass  # nowhere to write (a closed pipe): the lines are lost, not the loop
 
-    def _line(self, record: logging.LogRecord) -> str:
+    def _line(self, record: logging.LogRecord | str) -> str:
+        assert not isinstance(record, str)
         try:
-            return self._formatter.format(record)
+            return self.formatter.format(record)
         except Exception as exc:  # noqa: BLE001 - a bad record must not stop the writer
             return f"(a log record could not be formatted: {type(exc).__name__})"
 
 
 class _Enqueue(logging.Handler):
     """Hands records over as they are: the message is rendered once, by the writing thread
-    (the standard queue handler renders it here too and drops the traceback)."""
+    (the standard queue handler renders it here too and drops the traceback). An access line
+    is formatted here, by the request's own thread: formatting a tick's worth of them (a
+    hundred and more under load) in the writing thread held the GIL while the event loop
+    waited for it, and a thread holding the GIL can be preempted; the writing thread now
+    takes it only to join and write."""
 
-    def __init__(self, records: collections.deque[logging.LogRecord]) -> None:
+    def __init__(
+        self, records: collections.deque[logging.LogRecord | str], formatter: logging.Formatter
+    ) -> None:
         super().__init__()
         self._records = records
+        self._format = formatter.format
 
     def handle(self, record: logging.LogRecord) -> bool:
         # No handler lock: the append is atomic.
-        if self.filter(record):
-            self._records.append(record)
-            return True
-        return False
+        if not self.filter(record):
+            return False
+        line: logging.LogRecord | str = record
+        if type(record) is AccessRecord:
+            # A record that cannot be formatted goes as it is: the writing thread says so.
+            with contextlib.suppress(Exception):
+                line = self._format(record)
+        self._records.append(line)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self._records.append(record)
