@@ -167,10 +167,12 @@ def test_a_lease_running_low_is_extended_in_the_background_and_grows(url: str) -
     async def body(db: Database, key: KeyRecord) -> None:
         ledger = Ledger(db)
         first = 1000 * LEASE_REQUESTS
-        holds = [await ledger.hold(key, 1000) for _ in range(LEASE_REQUESTS * 3 // 4 + 1)]
+        holds = [await ledger.hold(key, 1000) for _ in range(LEASE_REQUESTS // 2)]
         lease = holds[0].lease
-        assert lease is not None and all(h.lease is lease for h in holds)
-        await ledger.close()  # the refill started by the hold that went below a quarter
+        assert lease is not None and not lease.refilling  # half of it left: not low yet
+        holds.append(await ledger.hold(key, 1000))
+        assert lease.refilling and all(h.lease is lease for h in holds)
+        await ledger.close()  # the refill started by the hold that went below half
         # Extended again within a second of the first lease: the second one is twice as large.
         assert lease.size == 2 * first
         assert await _balance(db, key.id) == (10**9 - 3 * first, 0)

@@ -293,7 +293,10 @@ class Lease:
 
     @property
     def low(self) -> bool:
-        return self.available * 4 < self.size
+        # Half the last extension left: the background extension has that long to land. On
+        # SQLite it can wait in the busy handler while another worker's usage writer holds
+        # the write lock; a lease run dry meanwhile makes every request wait for it.
+        return self.available * 2 < self.size
 
 
 @dataclass(slots=True)
