@@ -425,7 +425,10 @@ PY
     stacks)
       # Other bare pass-through stacks beside the aiohttp ceiling (benchmarks/stack_choice.sh).
       log "stacks: bare pass-throughs on granian RSGI, pyreqwest, uvicorn... (own venv)"
-      STACK_UPSTREAM_PORT=$UPSTREAM_PORT STACK_FIXTURES=$TMP STACK_DURATION=$DURATION STACK_WARMUP=$WARMUP \
+      # Three rounds of half the duration in a full run (one pass did not decide: see the script).
+      if [ "$QUICK" = 1 ]; then stack_rounds=1 stack_duration=$DURATION; else stack_rounds=3 stack_duration=$((DURATION / 2)); fi
+      STACK_UPSTREAM_PORT=$UPSTREAM_PORT STACK_FIXTURES=$TMP STACK_DURATION=$stack_duration STACK_WARMUP=$WARMUP \
+        STACK_ROUNDS=${BENCH_STACK_ROUNDS:-$stack_rounds} \
         BENCH_PORT_BASE=$PB bash "$BENCH/stack_choice.sh" "$TMP/stacks" >"$TMP/stacks.log" 2>&1 \
         || log "stacks: failed (see $TMP/stacks.log)" ;;
     poller)
