@@ -494,8 +494,8 @@ def _spread(values: list[float] | None) -> str:
         return "—"
     median = sorted(values)[len(values) // 2]
     if len(values) == 1:
-        return f"{median:.2f}×"
-    return f"{median:.2f}× ({min(values):.2f}–{max(values):.2f})"
+        return f"{median:.2f}x"
+    return f"{median:.2f}x ({min(values):.2f}-{max(values):.2f})"
 
 
 def _stacks_section(stacks: dict[str, Any] | None) -> list[str]:
@@ -513,10 +513,10 @@ def _stacks_section(stacks: dict[str, Any] | None) -> list[str]:
         "Same fake upstream, same workers; no gateway logic. vs ceiling = over the aiohttp",
         "pass-through in the same round, by req/s and by CPU per request (the ceiling's CPU over",
         f"the stack's); {rounds} round(s), each stack once a round in turn: the median, and the",
-        "lowest and highest round in brackets. A move needs 1.30× or more in every round.",
+        "lowest and highest round in brackets. A move needs 1.30x or more in every round.",
         "",
-        "| stack | JSON req/s | vs ceiling | by CPU | CPU/req µs | p99 ms | streams/s | vs ceiling |"
-        " by CPU | CPU/stream µs | errors |",
+        "| stack | JSON req/s | vs ceiling | by CPU | CPU/req µs | p99 ms | streams/s "
+        "| vs ceiling | by CPU | CPU/stream µs | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in stacks.items():
@@ -538,7 +538,8 @@ def _stacks_section(stacks: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"| {label} | {_f(j.get('rps'), 0)} | {_spread([x for x in rj if x])} | "
             f"{_spread([x for x in cj if x])} | {_f(j.get('cpu_us_per_request'), 0)}"
-            f" | {_f(j.get('p99_ms'))} | {_f(e.get('rps'), 0)} | {_spread([x for x in re_ if x])} | "
+            f" | {_f(j.get('p99_ms'))} | {_f(e.get('rps'), 0)} | "
+            f"{_spread([x for x in re_ if x])} | "
             f"{_spread([x for x in ce if x])} | {_f(e.get('cpu_us_per_request'), 0)} | {errors} |"
         )
     return lines

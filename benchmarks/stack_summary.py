@@ -22,8 +22,9 @@ KINDS = ("json", "sse")
 
 def _round(out: Path, stack: str, kind: str, index: int) -> dict[str, Any] | None:
     try:
-        found: dict[str, Any] = json.loads((out / f"{stack}-{kind}-r{index}.json").read_text())
-        before, after = (float(x) for x in (out / f"{stack}-{kind}-r{index}.cpu").read_text().split())
+        name = f"{stack}-{kind}-r{index}"
+        found: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
+        before, after = (float(x) for x in (out / f"{name}.cpu").read_text().split())
     except (OSError, ValueError):
         return None
     requests = found.get("requests") or 0
