@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from omnirelay.billing import LEASE_FLOOR, LEASE_IDLE_SECONDS, LEASE_REQUESTS, Ledger, Usage
+from omnirelay.billing import (
+    LEASE_FLOOR,
+    LEASE_IDLE_SECONDS,
+    LEASE_MAX_GROWTH,
+    LEASE_REQUESTS,
+    LEASE_TARGET_SECONDS,
+    Ledger,
+    Usage,
+)
 from omnirelay.catalogue import ModelInfo
 from omnirelay.config import normalize_database_url
 from omnirelay.errors import QuotaExceeded
@@ -165,18 +173,28 @@ def test_processes_with_leases_never_hold_more_than_the_balance(url: str) -> Non
 
 def test_a_lease_running_low_is_extended_in_the_background_and_grows(url: str) -> None:
     async def body(db: Database, key: KeyRecord) -> None:
-        ledger = Ledger(db)
+        now = [1000.0]
+        ledger = Ledger(db, clock=lambda: now[0])
         first = 1000 * LEASE_REQUESTS
         holds = [await ledger.hold(key, 1000) for _ in range(LEASE_REQUESTS // 2)]
         lease = holds[0].lease
         assert lease is not None and not lease.refilling  # half of it left: not low yet
+        now[0] += 0.5
         holds.append(await ledger.hold(key, 1000))
         assert lease.refilling and all(h.lease is lease for h in holds)
         await ledger.close()  # the refill started by the hold that went below half
-        # Extended again within a second of the first lease: the second one is twice as large.
-        assert lease.size == 2 * first
-        assert await _balance(db, key.id) == (10**9 - 3 * first, 0)
-        assert lease.available == 3 * first - 1000 * len(holds)
+        # Extended within a second of the first lease: it grows to LEASE_TARGET_SECONDS of
+        # what was held in those 0.5 s (33 holds of 1000).
+        second = int(33_000 * LEASE_TARGET_SECONDS / 0.5)
+        assert lease.size == second > 2 * first
+        assert await _balance(db, key.id) == (10**9 - first - second, 0)
+        assert lease.available == first + second - 1000 * len(holds)
+        # Spending far faster than that: at most LEASE_MAX_GROWTH times a step.
+        now[0] += 0.001
+        while not lease.refilling:
+            holds.append(await ledger.hold(key, 1000))
+        await ledger.close()
+        assert lease.size == second * LEASE_MAX_GROWTH
 
     _run(url, body, quota=10**9)
 

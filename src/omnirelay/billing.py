@@ -7,21 +7,20 @@ account's rows in the database by conditional UPDATEs in one transaction, so the
 stays the only truth and an account can overspend at most by what its in-flight requests
 cost beyond their estimates, whatever the number of workers or nodes.
 
-To keep those UPDATEs off the response path, a process takes quota in *leases*: one
-transaction moves a slice of an account into the process (``LEASE_REQUESTS`` estimates at
-first, growing to about two seconds of the account's spending there), and requests hold from
-the lease in memory; all keys of a user without caps of their own share the user's lease. A
-settled request gives the lease back its hold less its cost, so the lease shrinks by exactly
-what was spent; a lease running low is extended in the background before it runs out. Leases
-are taken only while the account has at least ``LEASE_FLOOR`` times the lease; below that (a
-nearly spent account) every request reserves its own estimate in the database, as if there
-were no leases. A lease unused for ``LEASE_IDLE_SECONDS`` goes back to the database with the
-next usage flush (``Ledger.returns``), and all of them go back at shutdown: a key that pauses
-between requests, as people and agents do, finds its lease still there and waits for no
-database on its next request. The price: the database
-shows a balance less what processes hold (so a nearly spent user may be refused while another
-process still holds a slice of it, until that slice goes back). Settling and returns go
-through the batched usage writer, off the response path.
+To keep those UPDATEs off the response path, a process takes quota in *leases*: one transaction
+moves a slice of an account into the process (``LEASE_REQUESTS`` estimates at first, growing to
+about ``LEASE_TARGET_SECONDS`` of the account's spending there), and requests hold from the
+lease in memory; all keys of a user without caps of their own share the user's lease. A settled
+request gives the lease back its hold less its cost, so the lease shrinks by exactly what was
+spent; a lease running low is extended in the background before it runs out. Leases are taken
+only while the account has at least ``LEASE_FLOOR`` times the lease; below that (a nearly spent
+account) every request reserves its own estimate in the database, as if there were no leases. A
+lease unused for ``LEASE_IDLE_SECONDS`` goes back to the database with the next usage flush
+(``Ledger.returns``), and all of them go back at shutdown: a key that pauses between requests,
+as people and agents do, finds its lease still there and waits for no database on its next
+request. The price: the database shows a balance less what processes hold (so a nearly spent
+user may be refused while another process still holds a slice of it, until that slice goes
+back). Settling and returns go through the batched usage writer, off the response path.
 
 Every lease extension and every reservation is also counted, in its own transaction, in what
 this process (its *node*, ``nodes.py``) holds of the account; settling and returning take it
@@ -234,11 +233,16 @@ async def debit(
 
 
 # A first lease is this many estimates of the request that asked for it. A lease extended
-# again within LEASE_GROWTH_SECONDS doubles, one that lasted LEASE_SHRINK_SECONDS halves: a
-# lease holds about one to two seconds of what the key spends in this process.
+# again within LEASE_GROWTH_SECONDS grows to LEASE_TARGET_SECONDS of what the key spent in
+# this process since the last extension (at least doubling, at most LEASE_MAX_GROWTH times a
+# step); one that lasted LEASE_SHRINK_SECONDS halves. Doubling alone took a key starting a
+# burst of thousands of requests a second five extensions to catch up, and on SQLite each
+# can wait ~100 ms for the write lock while the lease runs dry under the requests.
 LEASE_REQUESTS = 64
 LEASE_GROWTH_SECONDS = 1.0
 LEASE_SHRINK_SECONDS = 10.0
+LEASE_TARGET_SECONDS = 2.0
+LEASE_MAX_GROWTH = 16
 # A lease is taken only while the key's balance is at least this many times its size.
 LEASE_FLOOR = 16
 # A lease nobody held from for this long goes back with the next usage flush. Short enough
@@ -262,6 +266,7 @@ class Lease:
         "node",
         "refilling",
         "size",
+        "topped",
         "used",
     )
 
@@ -270,6 +275,7 @@ class Lease:
         self.node = node  # the node whose holds count it (None: untracked)
         self.available = 0
         self.size = 0  # of the last extension
+        self.topped = 0  # ``available`` right after it
         self.extended_at = -math.inf
         self.in_flight = 0
         self.used = False  # held from or settled since the last ``Ledger.returns``
@@ -401,14 +407,18 @@ class Ledger:
         base = max(amount, 1) * LEASE_REQUESTS
         now = self._clock()
         size = lease.size
-        if now - lease.extended_at < LEASE_GROWTH_SECONDS:
-            size *= 2
-        elif now - lease.extended_at > LEASE_SHRINK_SECONDS:
+        lasted = now - lease.extended_at
+        if lasted < LEASE_GROWTH_SECONDS:
+            spent = max(lease.topped - lease.available, 0)  # held or spent since then
+            wanted = int(spent * LEASE_TARGET_SECONDS / max(lasted, 0.001))
+            size = min(max(size * 2, wanted), size * LEASE_MAX_GROWTH)
+        elif lasted > LEASE_SHRINK_SECONDS:
             size //= 2
         for attempt in dict.fromkeys((max(size, base), base)):  # then the smallest lease
             if await debit(self._db, lease.account, attempt, attempt * LEASE_FLOOR, lease.node):
                 lease.available += attempt
                 lease.size = attempt
+                lease.topped = lease.available
                 lease.extended_at = now
                 return True
         return False
