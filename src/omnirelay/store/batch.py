@@ -1,5 +1,5 @@
-"""One UPDATE for many rows, each with its own values: ``WITH v AS (SELECT … UNION ALL SELECT
-…) UPDATE … FROM v WHERE table.key = v.key``.
+"""One UPDATE for many rows, each with its own values: ``UPDATE … FROM (SELECT … UNION ALL
+SELECT …) AS v WHERE table.key = v.key``.
 
 A batch of writes (``tasks/commits.py``) used to send one UPDATE per row: a round trip, and
 SQLAlchemy's building and compiling of a statement, each. Here the rows travel as a list in
@@ -7,6 +7,12 @@ one statement, which SQLite (3.33 and later: UPDATE … FROM) and PostgreSQL bot
 Statements are built once per size, with bound parameters only; sizes are rounded up to a power
 of two (the extra rows are NULLs, which match no row), so a backend prepares a handful of
 statements per kind, not one per batch size.
+
+The rows are a subquery, not a CTE: a statement that begins with ``WITH`` is not seen as a
+write by Python's sqlite3 module, which then opens no transaction for it. As the first
+statement of a transaction it committed on its own: a task marked settled stayed so while the
+money and the usage record written after it in the same transaction were rolled back (or lost
+with a process killed in between).
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import CTE, bindparam, select, union_all
+from sqlalchemy import Subquery, bindparam, select, union_all
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
 
-# Builds the statement from the rows (a CTE named ``v``, with the declared columns).
-Build = Callable[[CTE], Update]
+# Builds the statement from the rows (a subquery named ``v``, with the declared columns).
+Build = Callable[[Subquery], Update]
 
 
 class BatchUpdate:
@@ -58,4 +64,4 @@ class BatchUpdate:
             )
             for keys in names
         ]
-        return self._build((union_all(*rows) if len(rows) > 1 else rows[0]).cte("v"))
+        return self._build((union_all(*rows) if len(rows) > 1 else rows[0]).subquery("v"))
