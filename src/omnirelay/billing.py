@@ -423,15 +423,6 @@ class Ledger:
                 return True
         return False
 
-    def held(self, *, key_id: int | None = None, user_id: int | None = None) -> int:
-        """What this process's leases hold of a key's quota or of a user's balance, unspent."""
-        return sum(
-            lease.available
-            for account, lease in self._leases.items()
-            if (key_id is not None and account.key_id == key_id)
-            or (user_id is not None and account.user_id == user_id)
-        )
-
     async def close(self) -> None:
         """Wait for lease extensions in flight (then ``returns(everything=True)`` is complete)."""
         if self._refills:

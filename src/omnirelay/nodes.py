@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.store import Database, node_holds, nodes, tasks
@@ -265,3 +265,21 @@ async def hold_in_node(
     await conn.execute(
         text(HOLD_UPSERT), {"node": node_id, "key": key, "user": user, "amount": amount}
     )
+
+
+async def held_by_nodes(
+    conn: AsyncConnection, *, key_id: int | None = None, user_id: int | None = None
+) -> int:
+    """What every process holds of a key's quota (``key_id``) or of a user's balance
+    (``user_id``) and has not spent yet: their leases and the requests in flight.
+
+    A balance as stored is less than that; added back, it is what the account has left
+    (requests finished in the last usage flush still count as left until it lands). Each
+    process keeps an idle lease for ``LEASE_IDLE_SECONDS``, so adding back only the answering
+    process's own leases showed a balance short by the others' for that long."""
+    column = node_holds.c.key_id if key_id is not None else node_holds.c.user_id
+    wanted = key_id if key_id is not None else user_id
+    total = await conn.scalar(
+        select(func.coalesce(func.sum(node_holds.c.amount), 0)).where(column == wanted)
+    )
+    return int(total or 0)

@@ -163,3 +163,26 @@ def test_concurrent_requests_on_two_workers_never_overspend(
     assert info["spent_micro_usd"] == charged
     assert info["quota_remaining_micro_usd"] == 2_000 - charged >= 0
     assert all(r["status"] == 200 for r in records)
+
+
+def test_whichever_worker_answers_the_balance_counts_every_workers_lease(
+    two_workers_on_postgres: GatewayProcess,
+) -> None:
+    """A lease stays in its worker for a while after the last request; a balance read through
+    the other worker still counts it as left: quota + spent is the key's cap every time."""
+    gw = two_workers_on_postgres
+    key, key_id = gw.create_key("leased", quota_usd=5.0)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(8):  # new connections: both workers answer some, and take leases
+        with httpx.Client(timeout=30) as client:
+            assert client.post(gw.v1 + "/chat/completions", json=body, headers=headers).is_success
+    records = gw.wait_for_usage(key_id=key_id, count=8)
+    spent = sum(r["cost"] for r in records)
+    assert spent > 0
+    for _ in range(8):
+        with httpx.Client(timeout=30) as client:
+            sub = client.get(gw.v1 + "/dashboard/billing/subscription", headers=headers).json()
+            usage = client.get(gw.v1 + "/dashboard/billing/usage", headers=headers).json()
+        assert sub["hard_limit_usd"] == pytest.approx(5.0, abs=1e-9)
+        assert usage["total_usage"] == pytest.approx(spent / 10_000)

@@ -20,6 +20,7 @@ from omnirelay.api.common import bearer_token, decode_json, gateway_of, read_bod
 from omnirelay.api.openai import openai_errors
 from omnirelay.errors import InvalidRequest
 from omnirelay.keys import KeyRecord
+from omnirelay.nodes import held_by_nodes
 from omnirelay.platform import balances
 from omnirelay.platform.balances import Redeem, Redeemed
 from omnirelay.store import api_keys, usage_hourly, users
@@ -67,8 +68,8 @@ async def _key(request: web.Request) -> KeyRecord:
 
 
 async def _left_and_spent(request: web.Request, key: KeyRecord) -> tuple[int | None, int]:
-    """(what is left or None for unlimited, what was spent) of the key's account; what this
-    process's leases hold counts as left (other processes' leases come back within a flush)."""
+    """(what is left or None for unlimited, what was spent) of the key's account; what the
+    processes hold of it and have not spent counts as left (``nodes.held_by_nodes``)."""
     gateway = gateway_of(request)
     by_key = key.limited or key.user_id is None
     async with gateway.db.engine.connect() as conn:
@@ -86,10 +87,12 @@ async def _left_and_spent(request: web.Request, key: KeyRecord) -> tuple[int | N
                     select(users.c.balance, users.c.spent).where(users.c.id == key.user_id)
                 )
             ).one()
-    if row[0] is None:
-        return None, int(row[1])
-    ledger = gateway.ledger
-    held = ledger.held(key_id=key.id) if by_key else ledger.held(user_id=key.user_id)
+        if row[0] is None:
+            return None, int(row[1])
+        if by_key:
+            held = await held_by_nodes(conn, key_id=key.id)
+        else:
+            held = await held_by_nodes(conn, user_id=key.user_id)
     return int(row[0]) + held, int(row[1])
 
 

@@ -21,6 +21,7 @@ from omnirelay.api.admin.usage import UsagePage
 from omnirelay.api.admin.users import EntryList
 from omnirelay.billing import apply_ratio
 from omnirelay.errors import Conflict, NotFound, PermissionDenied
+from omnirelay.nodes import held_by_nodes
 from omnirelay.platform import balances, keyring, overview, usage_log, users
 from omnirelay.platform.balances import EntryQuery
 from omnirelay.platform.keyring import CreatedKey, Key, KeyCreate, KeyQuery, KeyUpdate
@@ -80,7 +81,8 @@ async def account(call: AdminCall) -> Account:
     user = await users.get_user(call.db, call.user_id)
     balance = user.balance_micro_usd
     if balance is not None:
-        balance += call.gateway.ledger.held(user_id=user.id)  # this node's unspent leases
+        async with call.db.engine.connect() as conn:  # what the processes hold, unspent
+            balance += await held_by_nodes(conn, user_id=user.id)
     return Account(
         user_id=user.id,
         user_name=user.name,
