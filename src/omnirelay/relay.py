@@ -36,6 +36,7 @@ from typing import cast
 import aiohttp
 
 from omnirelay.channels import Channel
+from omnirelay.deadlines import Deadlines
 from omnirelay.errors import (
     GatewayError,
     NoChannelAvailable,
@@ -124,10 +125,15 @@ class Opened:
     timeouts: Timeouts = field(default_factory=Timeouts)
     # The event loop's clock when the request was sent (the first byte is due from then).
     started: float = 0.0
+    # The relay's shared timer for the idle timeout (None: one of asyncio's own).
+    deadlines: Deadlines | None = None
 
     async def read(self) -> bytes:
         """The whole body, within the idle timeout."""
-        async with asyncio.timeout(self.timeouts.idle):
+        if self.deadlines is None:
+            async with asyncio.timeout(self.timeouts.idle):
+                return await self.response.read()
+        async with self.deadlines.within(self.timeouts.idle):
             return await self.response.read()
 
     def first_byte_deadline(self) -> float | None:
@@ -200,6 +206,9 @@ class Relay:
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
         # (channel id, operation) → until when that channel is known to lack the route.
         self._missing: dict[tuple[int, Operation], float] = {}
+        # One timer for every request's first-byte and body timeouts (asyncio.timeout arms
+        # one each time, ~4 µs a use on uvloop).
+        self._deadlines = Deadlines()
 
     async def open(
         self,
@@ -322,7 +331,7 @@ class Relay:
         timeouts = self.timeouts.of(channel)
         started = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(timeouts.first_byte):
+            async with self._deadlines.within(timeouts.first_byte):
                 response = await self._session.post(
                     call.url, data=body, headers=headers, timeout=timeouts.client
                 )
@@ -340,7 +349,7 @@ class Relay:
             ) from exc
         if response.status < 400:
             self.router.report_success(channel)
-            return Opened(channel, response, vendor, operation, timeouts, started)
+            return Opened(channel, response, vendor, operation, timeouts, started, self._deadlines)
         try:
             error_body = await asyncio.wait_for(response.read(), 30)
         except (TimeoutError, aiohttp.ClientError):

@@ -63,6 +63,9 @@ DEFAULT_OUTPUT_TOKENS = 4096
 MAX_CHOICES = 128  # the most answers (`n`) one request may ask for
 # Prompt estimates count about four bytes a token, capped so large images don't block a key.
 PROMPT_ESTIMATE_CAP = 100_000
+# The catalogue kinds each token endpoint serves.
+_CHAT_KINDS = frozenset({"chat"})
+_COMPLETION_KINDS = frozenset({"completion"})
 
 
 def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
@@ -154,10 +157,10 @@ async def _token_endpoint(
         if not parsed.messages:
             raise InvalidRequest("'messages' must contain at least one message", param="messages")
         max_out = parsed.max_completion_tokens or parsed.max_tokens or DEFAULT_OUTPUT_TOKENS
-        kinds = frozenset({"chat"})
+        kinds = _CHAT_KINDS
     else:
         max_out = parsed.max_tokens or DEFAULT_OUTPUT_TOKENS
-        kinds = frozenset({"completion"})
+        kinds = _COMPLETION_KINDS
     choices = max(parsed.n or 1, 1)
     if choices > MAX_CHOICES:
         raise InvalidRequest(f"'n' must be at most {MAX_CHOICES}", param="n")

@@ -49,7 +49,8 @@ async def _refused(request: web.Request) -> web.StreamResponse:
 
 @web.middleware
 async def session_credentials(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.cookies.get(COOKIE)
+    # Parsing the cookies costs a request that has none (every API client's) ~1 µs.
+    token = request.cookies.get(COOKIE) if "Cookie" in request.headers else None
     if not token or "Authorization" in request.headers or request.path == LOGIN_PATH:
         return await handler(request)
     gateway = gateway_of(request)
