@@ -129,7 +129,7 @@ class _Pump:
     nothing yet, the headers go at once. The output of the chunk that ended the upstream is
     kept in ``tail`` for the stream's closing write."""
 
-    __slots__ = ("events", "meter", "opened", "response", "tail", "transform")
+    __slots__ = ("events", "meter", "opened", "response", "tail", "transform", "written")
 
     def __init__(
         self, opened: Opened, meter: Meter, transform: StreamTransform, response: web.StreamResponse
@@ -140,6 +140,7 @@ class _Pump:
         self.response = response
         self.events = 0  # upstream events fed: the bill of a stream that reports no usage
         self.tail = b""
+        self.written = False  # anything (the headers first) sent to the client
 
     async def run(self) -> str | None:
         """Until the upstream ends; the reason if it broke or stalled."""
@@ -155,13 +156,7 @@ class _Pump:
         try:
             async with asyncio.timeout_at(self.opened.first_byte_deadline()) as timer:
                 raw = content.read_nowait()  # what came with the upstream's headers
-                if not raw and not content.at_eof():
-                    await _write(response.write(b""))  # the headers, not waiting for an event
-                while raw or not content.at_eof():
-                    if not raw:
-                        raw = await content.readany()
-                        if not raw:
-                            break
+                while raw or (raw := await self._next(content)):
                     out, events = through(raw, splitter, transform, passing)
                     raw = b""
                     self.events += events
@@ -171,10 +166,12 @@ class _Pump:
                             self.tail = b"".join(out)  # written with the stream's close
                         else:
                             await _write(response.write(b"".join(out)))
+                            self.written = True
                     if transform.failure is not None:
                         break  # the client gets the error event; nothing more is read
                     seen = True
-                    timer.reschedule(loop.time() + idle if idle is not None else None)
+                    if not content.at_eof():  # (at the end nothing more is waited for)
+                        timer.reschedule(loop.time() + idle if idle is not None else None)
         except TimeoutError:
             if seen:
                 return f"upstream stream went idle for {idle:g} s"
@@ -182,6 +179,16 @@ class _Pump:
         except aiohttp.ClientError as exc:
             return f"upstream stream broke: {type(exc).__name__}"
         return None
+
+    async def _next(self, content: aiohttp.StreamReader) -> bytes:
+        """The upstream's next chunk (empty at its end); before waiting for it, the client gets
+        its headers if nothing has been sent yet."""
+        if content.at_eof():
+            return b""
+        if not self.written:
+            await _write(self.response.write(b""))
+            self.written = True
+        return await content.readany()
 
 
 def through(
