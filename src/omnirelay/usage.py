@@ -26,7 +26,7 @@ import sqlite3
 import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -172,15 +172,39 @@ def roll_into(rows: RollupSlots, events: Iterable[UsageEvent]) -> None:
 async def insert_records(conn: AsyncConnection, events: Sequence[UsageEvent]) -> None:
     """Insert usage records and their rollups on a connection in a transaction."""
     # In chunks: the driver runs on the event loop, and preparing a statement's rows holds it
-    # (~10 µs a row); each chunk lets requests run in between.
+    # (~10 µs a row through an executemany, ~2.5 by COPY); each chunk lets requests run in
+    # between.
+    copy = await _copier(conn) if events else None
     for start in range(0, len(events), _ROWS_PER_CHUNK):
-        rows = [
-            {name: getattr(event, name) for name in _COLUMNS}
-            for event in events[start : start + _ROWS_PER_CHUNK]
-        ]
-        await conn.execute(usage_records.insert(), rows)
+        chunk = events[start : start + _ROWS_PER_CHUNK]
+        if copy is not None:
+            await copy([tuple([getattr(event, name) for name in _COLUMNS]) for event in chunk])
+        else:
+            rows = [{name: getattr(event, name) for name in _COLUMNS} for event in chunk]
+            await conn.execute(usage_records.insert(), rows)
     if events:
         await conn.execute(text(ROLLUP_UPSERT), rollups(events))
+
+
+async def _copier(
+    conn: AsyncConnection,
+) -> Callable[[list[tuple[Any, ...]]], Awaitable[object]] | None:
+    """On PostgreSQL through asyncpg, inside the transaction already begun: a binary COPY of
+    records into ``usage_records`` on the same connection (so in the same transaction). Every
+    record is one in each stream's and request's settlement: by SQLAlchemy's executemany the
+    PostgreSQL workers spent ~10 µs of the event loop a record, by COPY ~2.5."""
+    if conn.dialect.driver != "asyncpg":
+        return None
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        return None  # a COPY outside the caller's transaction would commit on its own
+
+    async def copy(records: list[tuple[Any, ...]]) -> object:
+        return await driver.copy_records_to_table(
+            usage_records.name, records=records, columns=_COLUMNS
+        )
+
+    return copy
 
 
 # A node's hold on an account: (node id, key id or 0, user id or 0).
