@@ -154,8 +154,10 @@ class _Pump:
         content = self.opened.response.content
         seen = False
         try:
-            async with asyncio.timeout_at(self.opened.first_byte_deadline()) as timer:
-                raw = content.read_nowait()  # what came with the upstream's headers
+            raw = content.read_nowait()  # what came with the upstream's headers
+            # All of it came (the bench's streams, short answers): nothing to time.
+            deadline = None if content.at_eof() else self.opened.first_byte_deadline()
+            async with asyncio.timeout_at(deadline) as timer:
                 while raw or (raw := await self._next(content)):
                     out, events = through(raw, splitter, transform, passing)
                     raw = b""
