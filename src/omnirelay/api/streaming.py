@@ -6,6 +6,11 @@ If the client goes away (or the gateway, shutting down, cancels the stream), the
 request is closed at once and what was streamed so far is still billed. If the upstream breaks,
 stops early or goes idle past the channel's idle timeout, the client gets an error event in its
 own format, the stream is billed for what was delivered, and the channel's health counts it.
+
+Each write to the client's socket is a system call that also runs loopback TCP's receive side:
+at ~50 events a stream it costs more than the relay's own work. So what the upstream has
+already sent goes out with the response's headers in one write, and the output of the chunk
+that ended the upstream goes out with the stream's close; nothing waits for that.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ async def relay_stream(
     reach the client (the Responses surface stores the answer then, so it can be fetched as
     soon as the client has seen it end)."""
     upstream = opened.response
-    response = web.StreamResponse(
+    response = _EventStream(
         status=200,
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -74,8 +79,9 @@ async def relay_stream(
     status, error = 200, None
     pump = _Pump(opened, meter, transform, response)
     try:
-        await _write(response.prepare(request))
+        await _write(response.prepare(request))  # the headers wait for the first write
         error = await pump.run()
+        closing = b""
         if transform.failure is not None:
             status, error = 502, f"upstream error event: {transform.failure.message}"
         elif error is None and not transform.complete:
@@ -84,12 +90,13 @@ async def relay_stream(
             status = 502
             gateway_of(request).router.report_failure(opened.channel, error)
             failure = UpstreamError(f"the upstream stream was interrupted ({error})")
-            await _write(response.write(error_event(failure)))
+            closing = error_event(failure)
         elif transform.failure is None:
             if on_complete is not None:
                 await on_complete()
-            await _write(response.write(b"".join(transform.finish())))
-        await _write(response.write_eof())
+            closing = b"".join(transform.finish())
+        # The last chunk's events, the closing events and the end: one write.
+        await _write(response.write_eof(pump.tail + closing if pump.tail else closing))
     except _ClientGone:
         status, error = 499, "client disconnected"
     except asyncio.CancelledError:
@@ -107,12 +114,22 @@ async def relay_stream(
     return response
 
 
+class _EventStream(web.StreamResponse):
+    # Headers are buffered at ``prepare`` and sent with the first write (as ``web.Response``
+    # does): the pump makes that write at once when the upstream has sent nothing yet.
+    _send_headers_immediately = False
+
+
 class _Pump:
     """Moves upstream events through the transform to the client. The first chunk is due by
     the first-byte deadline, each next one within the idle timeout of the previous one's
-    delivery (one timer, moved forward: no timer per chunk)."""
+    delivery (one timer, moved forward: no timer per chunk).
 
-    __slots__ = ("events", "meter", "opened", "response", "transform")
+    What the upstream sent with its headers goes out with the client's headers; if it sent
+    nothing yet, the headers go at once. The output of the chunk that ended the upstream is
+    kept in ``tail`` for the stream's closing write."""
+
+    __slots__ = ("events", "meter", "opened", "response", "tail", "transform", "written")
 
     def __init__(
         self, opened: Opened, meter: Meter, transform: StreamTransform, response: web.StreamResponse
@@ -122,6 +139,8 @@ class _Pump:
         self.transform = transform
         self.response = response
         self.events = 0  # upstream events fed: the bill of a stream that reports no usage
+        self.tail = b""
+        self.written = False  # anything (the headers first) sent to the client
 
     async def run(self) -> str | None:
         """Until the upstream ends; the reason if it broke or stalled."""
@@ -132,19 +151,29 @@ class _Pump:
         # A transform that passes most events untouched (OpenAI to OpenAI) says how much of a
         # chunk it would: those bytes are relayed as they are, never split into events.
         passing: Callable[[bytes], tuple[int, int]] | None = getattr(transform, "passing", None)
+        content = self.opened.response.content
         seen = False
         try:
-            async with asyncio.timeout_at(self.opened.first_byte_deadline()) as timer:
-                async for raw in self.opened.response.content.iter_any():
+            raw = content.read_nowait()  # what came with the upstream's headers
+            # All of it came (the bench's streams, short answers): nothing to time.
+            deadline = None if content.at_eof() else self.opened.first_byte_deadline()
+            async with asyncio.timeout_at(deadline) as timer:
+                while raw or (raw := await self._next(content)):
                     out, events = through(raw, splitter, transform, passing)
+                    raw = b""
                     self.events += events
                     if out:
                         meter.mark_first_byte()
-                        await _write(response.write(b"".join(out)))
+                        if content.at_eof() or transform.failure is not None:
+                            self.tail = b"".join(out)  # written with the stream's close
+                        else:
+                            await _write(response.write(b"".join(out)))
+                            self.written = True
                     if transform.failure is not None:
-                        break  # the client has the error event; nothing more is read
+                        break  # the client gets the error event; nothing more is read
                     seen = True
-                    timer.reschedule(loop.time() + idle if idle is not None else None)
+                    if not content.at_eof():  # (at the end nothing more is waited for)
+                        timer.reschedule(loop.time() + idle if idle is not None else None)
         except TimeoutError:
             if seen:
                 return f"upstream stream went idle for {idle:g} s"
@@ -152,6 +181,16 @@ class _Pump:
         except aiohttp.ClientError as exc:
             return f"upstream stream broke: {type(exc).__name__}"
         return None
+
+    async def _next(self, content: aiohttp.StreamReader) -> bytes:
+        """The upstream's next chunk (empty at its end); before waiting for it, the client gets
+        its headers if nothing has been sent yet."""
+        if content.at_eof():
+            return b""
+        if not self.written:
+            await _write(self.response.write(b""))
+            self.written = True
+        return await content.readany()
 
 
 def through(
