@@ -12,7 +12,9 @@ that is not later than the arrival: a claim moves the due time a lease ahead).
 
 Two phases, to show whether the poller's cost follows the due tasks rather than the tasks in
 flight: all N in flight, then the vendor fails 90% of them (refunded) and the remaining tenth
-is measured again. CPU is the gateway's process group's (user + system) over each window.
+is measured again; then the rest fail, and the idle gateway is measured (the baseline that
+"beyond idle" subtracts; it is measured at the start too, for comparison). CPU is the gateway's
+process group's time on a CPU over each window, to the nanosecond; every window is as long.
 
 The gateway must run with OMNIRELAY_TASK_POLL_SECONDS = OMNIRELAY_TASK_POLL_MAX_SECONDS =
 --poll-seconds (one steady interval, so due tasks per second = in flight / interval).
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import sys
 import time
@@ -36,10 +39,26 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import group_cpu_seconds
-
 KLING_PATH = "/kling/v1/videos/image2video"
+
+
+def group_cpu_exact(pgid: int) -> float:
+    """CPU seconds of a process group's live threads, to the nanosecond (``schedstat``): the
+    clock ticks of ``/proc/PID/stat`` (``cpu.py``) are 10 ms per process, a quarter of what the
+    gateway spends in a short window at a low due rate."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            for thread in os.listdir(f"/proc/{entry}/task"):
+                total += int(Path(f"/proc/{entry}/task/{thread}/schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue
+    return total / 1e9
 
 
 def _now_ms() -> float:
@@ -126,6 +145,17 @@ class DueReader:
         finally:
             await conn.close()
 
+    async def transactions(self) -> int:
+        """The database's committed transactions so far, less this reader's own."""
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            done = await conn.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            )
+        finally:
+            await conn.close()
+        return int(done) - len(self.scan_ms)
+
     def lag_ms(self, uid: str, polled: float) -> float | None:
         seen = sorted(self.dues.get(uid, ()))
         i = bisect_right(seen, polled)
@@ -184,11 +214,14 @@ async def window(
     """Polls, their lag and the gateway's CPU over ``seconds``."""
     first = len(vendor.polls)
     vendor.max_in_flight = vendor.in_flight
-    cpu_before = group_cpu_seconds(pgid) if pgid else None
+    transactions = await reader.transactions()
+    cpu_before = group_cpu_exact(pgid) if pgid else None
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - started
-    cpu = group_cpu_seconds(pgid) - cpu_before if pgid and cpu_before is not None else None
+    cpu = group_cpu_exact(pgid) - cpu_before if pgid and cpu_before is not None else None
+    # Each backend publishes its counts within a second or so: at both ends alike.
+    transactions = await reader.transactions() - transactions
     polls = vendor.polls[first:]
     lags = sorted(
         lag for uid, at in polls if (lag := reader.lag_ms(uid, at)) is not None
@@ -203,8 +236,12 @@ async def window(
             "n": len(lags), "p50": round(statistics.median(lags), 1),
             "p99": round(_pct(lags, 0.99), 1), "max": round(lags[-1], 1),
         }
+    # Of the gateway: the reader's scans are not counted, and the 1 is the first reading's.
+    out["db_transactions_per_s"] = round(max(transactions - 1, 0) / elapsed, 1)
+    if polls:
+        out["db_transactions_per_poll"] = round(max(transactions - 1, 0) / len(polls), 3)
     if cpu is not None:
-        out["gateway_cpu_s_per_s"] = round(cpu / elapsed, 3)
+        out["gateway_cpu_s_per_s"] = round(cpu / elapsed, 4)
         out["gateway_cpu_ms_per_poll"] = round(cpu * 1000 / len(polls), 3) if polls else None
     return out
 
@@ -220,8 +257,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     body: bytes = args.body_bytes
     try:
         # The gateway's own background (heartbeats, reloads, key refreshes, idle claims) with
-        # nothing in flight: the part of its CPU that does not follow the due tasks.
-        idle = await window(vendor, reader, args.pgid, min(5.0, args.window), 0)
+        # nothing in flight: the part of its CPU that does not follow the due tasks (measured
+        # again at the end). As long as the other windows: the same share of the periodic work
+        # (key refreshes, reloads) falls in each.
+        idle = await window(vendor, reader, args.pgid, args.window, 0)
         print(f"nothing in flight: {idle}", file=sys.stderr)
         submit = await submit_all(
             args.gateway, args.key, body, args.tasks, args.concurrency, args.submit_seconds
@@ -240,16 +279,29 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.5)  # the reader's own loop updates the count
         drained_in = round(time.monotonic() - deadline + max(60.0, 3 * args.poll_seconds), 1)
         drained = reader.unfinished <= in_flight // 10 + 5
-        await asyncio.sleep(1)
+        # Steady again, as before the first window: a poll interval for the settlements of the
+        # failed (refunds, usage records) to be written and the tenth's polls to spread evenly.
+        await asyncio.sleep(args.poll_seconds)
         tenth = await window(vendor, reader, args.pgid, args.window, reader.unfinished)
-        tenth["drained_after_s"] = drained_in
+        # When the window began, after the vendor began failing them (the report says so).
+        tenth["drained_after_s"] = round(drained_in + args.poll_seconds, 1)
         tenth["drained"] = drained
         print(f"a tenth in flight: {tenth}", file=sys.stderr)
+        # The idle gateway again, once every task has ended: the baseline subtracted above is
+        # this one, of a gateway as long up as in the windows it is compared with (the first,
+        # just after start, still holds the start's own work).
+        vendor.failing = set(ids)
+        deadline = time.monotonic() + max(60.0, 3 * args.poll_seconds)
+        while reader.unfinished > 0 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(args.poll_seconds)
+        idle_end = await window(vendor, reader, args.pgid, args.window, reader.unfinished)
+        print(f"nothing in flight again: {idle_end}", file=sys.stderr)
     finally:
         stop.set()
         await reading
         await runner.cleanup()
-    idle_cpu = idle.get("gateway_cpu_s_per_s")
+    idle_cpu = idle_end.get("gateway_cpu_s_per_s")
     for w in (full, tenth):  # CPU per poll beyond the idle gateway's
         cpu, rate = w.get("gateway_cpu_s_per_s"), w.get("polls_per_s")
         if idle_cpu is not None and cpu is not None and rate:
@@ -257,6 +309,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     per_poll = [w.get("gateway_cpu_ms_per_poll_net") for w in (full, tenth)]
     return {
         "idle_gateway_cpu_s_per_s": idle_cpu,
+        "idle_at_start": idle,
+        "idle_at_end": idle_end,
         "tasks": in_flight, "poll_seconds": args.poll_seconds,
         "due_per_s_expected": round(in_flight / args.poll_seconds, 1),
         "submit": submit, "all_in_flight": full, "tenth_in_flight": tenth,

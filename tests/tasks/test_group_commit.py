@@ -128,6 +128,76 @@ def test_concurrent_writes_share_one_transaction() -> None:
             assert isinstance(result, ValueError)  # refused alone, the others unaffected
 
 
+class _FakeDb:
+    engine = _FakeEngine()
+    is_sqlite = False
+
+
+def test_lingering_writes_arriving_apart_share_one_transaction() -> None:
+    """Poll answers coming back a few ms apart wait for each other (up to their linger), and
+    each is written within its linger, not left for the next arrival."""
+    batches: list[list[int]] = []
+
+    async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
+        batches.append(list(items))
+        return [(True, item) for item in items]
+
+    async def main() -> list[float]:
+        commits: GroupCommit[int] = GroupCommit(_FakeDb(), bulk)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+
+        async def one(i: int) -> float:
+            await asyncio.sleep(0.005 * i)
+            asked = loop.time()
+            assert await commits.add(i, linger=0.2) == i
+            return loop.time() - asked
+
+        return await asyncio.gather(*(one(i) for i in range(5)))
+
+    waited = asyncio.run(main())
+    assert batches == [[0, 1, 2, 3, 4]]
+    assert max(waited) < 0.2 + 0.1  # the first waited its linger; nobody much longer
+
+
+def test_a_write_in_a_hurry_ends_the_lingering() -> None:
+    batches: list[list[int]] = []
+
+    async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
+        batches.append(list(items))
+        return [(True, item) for item in items]
+
+    async def main() -> float:
+        commits: GroupCommit[int] = GroupCommit(_FakeDb(), bulk)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        lingering = asyncio.ensure_future(commits.add(1, linger=5.0))
+        await asyncio.sleep(0.01)
+        await commits.add(2)  # a submit's write: nobody lingers for it
+        await lingering
+        return loop.time() - started
+
+    assert asyncio.run(main()) < 1.0
+    assert batches == [[1, 2]]
+
+
+def test_a_full_queue_ends_the_lingering() -> None:
+    batches: list[int] = []
+
+    async def bulk(_conn: AsyncConnection, items: list[int]) -> list[tuple[bool, Any]]:
+        batches.append(len(items))
+        return [(True, item) for item in items]
+
+    async def main() -> float:
+        commits: GroupCommit[int] = GroupCommit(_FakeDb(), bulk, max_items=4)  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(commits.add(i, linger=5.0) for i in range(8)))
+        return loop.time() - started
+
+    assert asyncio.run(main()) < 1.0
+    assert batches == [4, 4]
+
+
 def test_sqlite_writers_of_one_process_take_turns() -> None:
     """On SQLite two committers' transactions never overlap in one process (they queue on the
     database's lock, not in SQLite's busy handler); on PostgreSQL they may."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Update, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.billing import Account
 from omnirelay.store import Database, tasks, usage_hourly, usage_records
@@ -42,6 +43,11 @@ from omnirelay.usage import Settlement, apply_settlement
 __all__ = ["DuplicateExternalId", "Outcome", "TaskStore"]
 
 
+# How long a poll's answer may wait for others to share its transaction (``commits.py``): the
+# polls of one claim come back a few ms apart, and their task is not due again for seconds.
+RECORD_LINGER = 0.03
+
+
 class DuplicateExternalId(Exception):
     """The key already has a task with this ``external_task_id``."""
 
@@ -50,6 +56,11 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._claim: Update | None = None
+        # On PostgreSQL a claim is one statement, atomic by itself: run in autocommit it saves
+        # the BEGIN and COMMIT round trips (and their event-loop work) of every poller tick.
+        self._autocommit = (
+            db.engine.execution_options(isolation_level="AUTOCOMMIT") if db.is_postgres else None
+        )
         # Each kind of write shares its transactions with concurrent ones (``commits.py``).
         self._inserts: GroupCommit[NewTask] = GroupCommit(db, insert_many)
         self._changes: GroupCommit[Change] = GroupCommit(db, change_many)
@@ -134,9 +145,9 @@ class TaskStore:
         row = (task_id, vendor, channel_id, upstream_id, now_ms(), next_poll_ms)
         return await self._changed(Change(ACCEPT, row, webhook))
 
-    async def _changed(self, change: Change) -> Task | None:
+    async def _changed(self, change: Change, linger: float = 0.0) -> Task | None:
         """Write one task's change and its webhook in one transaction (shared with others)."""
-        changed: Task | None = await self._changes.add(change)
+        changed: Task | None = await self._changes.add(change, linger)
         return changed
 
     async def claim_due(self, limit: int, lease_ms: int) -> list[Task]:
@@ -162,9 +173,17 @@ class TaskStore:
                 attempts=tasks.c.attempts + 1,
             )
         values = {"claim_now": now, "claim_limit": limit, "claim_until": now + lease_ms}
+        if self._autocommit is not None:
+            async with self._autocommit.connect() as conn:
+                return await self._claimed(conn, self._claim, values)
         async with self._db.engine.begin() as conn:
-            rows = (await conn.execute(self._claim, values)).all()
-        return [Task.from_row(r) for r in rows]
+            return await self._claimed(conn, self._claim, values)
+
+    @staticmethod
+    async def _claimed(
+        conn: AsyncConnection, claim: Update, values: dict[str, int]
+    ) -> list[Task]:
+        return Task.from_rows((await conn.execute(claim, values)).all())
 
     async def record(
         self,
@@ -196,7 +215,7 @@ class TaskStore:
             now_ms() if changed else None,  # None keeps what is stored
             result,
         )
-        return await self._changed(Change(RECORD, row, webhook))
+        return await self._changed(Change(RECORD, row, webhook), RECORD_LINGER)
 
     async def poll_soon(self, task_id: str, webhook: WebhookHook | None = None) -> Task | None:
         """A waiting task was given its input: queued again, and due for a poll now."""
