@@ -37,9 +37,8 @@ until curl -fs -o /dev/null http://127.0.0.1:$OMNI/healthz; do sleep 0.3; done
 sleep 1
 BENCH_BODY=$TMP/body-$KIND.json BENCH_AUTH=$KEY BENCH_OUT=$TMP/warmup.json \
   wrk -t1 -c"$CONNS" -d3s -s benchmarks/wrk/post.lua http://127.0.0.1:$OMNI/v1/chat/completions >/dev/null
-# The workers (multiprocessing's resource tracker is not one).
-WORKERS=$(pgrep -g "$PGID" -f spawn_main | tr '\n' ' ')
-[ -n "$WORKERS" ] || WORKERS=$(pgrep -g "$PGID" -f multiprocessing | tr '\n' ' ')
+# The workers: plain child processes of the supervisor (``python -P -m omnirelay.worker``).
+WORKERS=$(pgrep -g "$PGID" -f "omnirelay.worker" | tr '\n' ' ')
 SPIES=()
 for pid in $WORKERS; do
   .venv/bin/py-spy record --pid "$pid" --duration "$SECONDS_" --rate 250 --nonblocking --gil \
