@@ -31,12 +31,9 @@ BATCH = 100
 MAX_IDLE_SLEEP = 0.25
 # While tasks keep becoming due, it looks again as soon as about CLAIM_TARGET of them should be
 # waiting (a claim, and the shared write of its answers, cost a transaction each: a few tasks
-# per claim would cost more than their polls), but never sooner than MIN_IDLE_SLEEP, nor later
-# than MAX_GATHER: at a low due rate they gather that long, well inside the lag budget (1 s at
-# p99), so a tick's fixed cost is spread over about as many polls as at a high rate.
-CLAIM_TARGET = 24
+# per claim would cost more than their polls), but never sooner than MIN_IDLE_SLEEP.
+CLAIM_TARGET = 16
 MIN_IDLE_SLEEP = 0.05
-MAX_GATHER = 0.4
 
 
 class Poller:
@@ -69,7 +66,7 @@ class Poller:
     def _idle_sleep(self, due_per_s: float = 0.0) -> float:
         wait = MAX_IDLE_SLEEP
         if due_per_s > 0:
-            wait = min(max(CLAIM_TARGET / due_per_s, MIN_IDLE_SLEEP), MAX_GATHER)
+            wait = min(max(CLAIM_TARGET / due_per_s, MIN_IDLE_SLEEP), MAX_IDLE_SLEEP)
         return min(self._engine.timing.first_poll, wait)
 
     async def _run(self) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Update, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.billing import Account
 from omnirelay.store import Database, tasks, usage_hourly, usage_records
@@ -56,11 +55,6 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._claim: Update | None = None
-        # On PostgreSQL a claim is one statement, atomic by itself: run in autocommit it saves
-        # the BEGIN and COMMIT round trips (and their event-loop work) of every poller tick.
-        self._autocommit = (
-            db.engine.execution_options(isolation_level="AUTOCOMMIT") if db.is_postgres else None
-        )
         # Each kind of write shares its transactions with concurrent ones (``commits.py``).
         self._inserts: GroupCommit[NewTask] = GroupCommit(db, insert_many)
         self._changes: GroupCommit[Change] = GroupCommit(db, change_many)
@@ -173,17 +167,9 @@ class TaskStore:
                 attempts=tasks.c.attempts + 1,
             )
         values = {"claim_now": now, "claim_limit": limit, "claim_until": now + lease_ms}
-        if self._autocommit is not None:
-            async with self._autocommit.connect() as conn:
-                return await self._claimed(conn, self._claim, values)
         async with self._db.engine.begin() as conn:
-            return await self._claimed(conn, self._claim, values)
-
-    @staticmethod
-    async def _claimed(
-        conn: AsyncConnection, claim: Update, values: dict[str, int]
-    ) -> list[Task]:
-        return Task.from_rows((await conn.execute(claim, values)).all())
+            rows = (await conn.execute(self._claim, values)).all()
+        return [Task.from_row(r) for r in rows]
 
     async def record(
         self,
