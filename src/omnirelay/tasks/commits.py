@@ -18,11 +18,6 @@ and a deadlock costs one retry.
 
 One committer writes one kind of item, and its bulk function locks rows in one order (task
 rows by id, accounts by id): two transactions of a kind never wait on each other in a circle.
-
-An item nobody waits for in a hurry (a poll's answer: its task is due again seconds later) may
-*linger*: it is written at most that long after it arrived, with whatever joins it meanwhile,
-so the answers of one claim's polls, which come back a few milliseconds apart, share one
-transaction instead of one each. Any other item (a submit's) ends the wait at once.
 """
 
 from __future__ import annotations
@@ -71,28 +66,16 @@ class GroupCommit(Generic[Item]):
         self._bulk = bulk
         self._max_items = max_items
         self._parallel = parallel
-        # Each waiting item, its caller's future, and when it is to be written at the latest.
-        self._queue: list[tuple[Item, asyncio.Future[Any], float]] = []
+        self._queue: list[tuple[Item, asyncio.Future[Any]]] = []
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        # When the first of the waiting items is to be written (loop time), and what a writer
-        # waiting for that awaits (resolved early by an item in a hurry).
-        self._write_by: float | None = None
-        self._nudge: asyncio.Future[None] | None = None
 
-    async def add(self, item: Item, linger: float = 0.0) -> Any:
+    async def add(self, item: Item) -> Any:
         """Write ``item`` with whatever else is waiting; its result once committed (or its
-        refusal, or the database's error, raised). ``linger`` s: how long it may wait for
-        others to join it (0: written as soon as a writer is free)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
+        refusal, or the database's error, raised)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieved)
-        write_by = loop.time() + linger
-        self._queue.append((item, done, write_by))
-        if self._write_by is None or write_by < self._write_by:
-            self._write_by = write_by
-        if linger <= 0 or len(self._queue) >= self._max_items:
-            self._hurry()
+        self._queue.append((item, done))
         if self._writers < self._parallel:
             self._writers += 1
             writer = asyncio.create_task(self._write(), name="task-group-commit")
@@ -102,41 +85,13 @@ class GroupCommit(Generic[Item]):
         # transaction; its own item is written all the same, as it would have been alone.
         return await asyncio.shield(done)
 
-    def _hurry(self) -> None:
-        if self._nudge is not None and not self._nudge.done():
-            self._nudge.set_result(None)
-
-    def _ready(self) -> bool:
-        """Whether the queue is to be written now (not lingering any more)."""
-        if not self._queue:
-            return False
-        if self._write_by is None or len(self._queue) >= self._max_items:
-            return True
-        return self._write_by <= asyncio.get_running_loop().time()
-
-    async def _linger(self) -> None:
-        """Wait until the queue is to be written: its first lingering item's time has come, the
-        queue is full, or an item in a hurry arrived."""
-        loop = asyncio.get_running_loop()
-        while self._queue and not self._ready():
-            assert self._write_by is not None
-            self._nudge = nudge = loop.create_future()
-            timer = loop.call_at(self._write_by, self._hurry)
-            try:
-                await nudge
-            finally:
-                timer.cancel()
-                self._nudge = None
-
     async def _write(self) -> None:
         try:
             while self._queue:
-                await self._linger()
                 try:
-                    # One connection for a burst: checked out (and pinged) once, not per batch;
-                    # given back while items linger.
+                    # One connection for a burst: checked out (and pinged) once, not per batch.
                     async with self._db.engine.connect() as conn:
-                        while self._ready():
+                        while self._queue:
                             if not await self._commit(conn, self._take()):
                                 break  # the connection may be broken: the next batch, another
                 except Exception as error:  # noqa: BLE001 - no connection: the next batch hears
@@ -147,9 +102,8 @@ class GroupCommit(Generic[Item]):
             self._writers -= 1
 
     def _take(self) -> list[tuple[Item, asyncio.Future[Any]]]:
-        batch = [(item, done) for item, done, _ in self._queue[: self._max_items]]
+        batch = self._queue[: self._max_items]
         del self._queue[: self._max_items]
-        self._write_by = min((by for _, _, by in self._queue), default=None)
         return batch
 
     async def _commit(

@@ -42,11 +42,6 @@ from omnirelay.usage import Settlement, apply_settlement
 __all__ = ["DuplicateExternalId", "Outcome", "TaskStore"]
 
 
-# How long a poll's answer may wait for others to share its transaction (``commits.py``): the
-# polls of one claim come back a few ms apart, and their task is not due again for seconds.
-RECORD_LINGER = 0.03
-
-
 class DuplicateExternalId(Exception):
     """The key already has a task with this ``external_task_id``."""
 
@@ -139,9 +134,9 @@ class TaskStore:
         row = (task_id, vendor, channel_id, upstream_id, now_ms(), next_poll_ms)
         return await self._changed(Change(ACCEPT, row, webhook))
 
-    async def _changed(self, change: Change, linger: float = 0.0) -> Task | None:
+    async def _changed(self, change: Change) -> Task | None:
         """Write one task's change and its webhook in one transaction (shared with others)."""
-        changed: Task | None = await self._changes.add(change, linger)
+        changed: Task | None = await self._changes.add(change)
         return changed
 
     async def claim_due(self, limit: int, lease_ms: int) -> list[Task]:
@@ -201,7 +196,7 @@ class TaskStore:
             now_ms() if changed else None,  # None keeps what is stored
             result,
         )
-        return await self._changed(Change(RECORD, row, webhook), RECORD_LINGER)
+        return await self._changed(Change(RECORD, row, webhook))
 
     async def poll_soon(self, task_id: str, webhook: WebhookHook | None = None) -> Task | None:
         """A waiting task was given its input: queued again, and due for a poll now."""
