@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    ticks = 0
+def group_processes(pgid: int) -> Iterator[tuple[str, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of each live process of the
+    group: state(0) ppid(1) pgrp(2) ... utime(11) stime(12)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -20,9 +22,12 @@ def group_cpu_seconds(pgid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After the command name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12)
         if int(fields[2]) == pgid:
-            ticks += int(fields[11]) + int(fields[12])
+            yield entry, fields
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiohttp import web
+from cpu import group_processes  # benchmarks/cpu.py, beside this script
 
 KLING_PATH = "/kling/v1/videos/image2video"
 
@@ -47,15 +48,10 @@ def group_cpu_exact(pgid: int) -> float:
     clock ticks of ``/proc/PID/stat`` (``cpu.py``) are 10 ms per process, a quarter of what the
     gateway spends in a short window at a low due rate."""
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid, _ in group_processes(pgid):
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != pgid:
-                continue
-            for thread in os.listdir(f"/proc/{entry}/task"):
-                total += int(Path(f"/proc/{entry}/task/{thread}/schedstat").read_text().split()[0])
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                total += int(Path(f"/proc/{pid}/task/{thread}/schedstat").read_text().split()[0])
         except (OSError, ValueError):
             continue
     return total / 1e9
