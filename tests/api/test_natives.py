@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google.genai import errors as genai_errors
@@ -176,4 +177,11 @@ def test_nothing_is_charged_for_a_rejected_request(gateway: GatewayProcess) -> N
         )
     (record,) = _usage_of(gateway, key_id, 1)
     assert record["cost"] == 0 and record["status"] == 400
-    gateway.wait_for_balance(key_id, 1_000_000)
+    # What the key can spend (the stored quota reads lower while a worker keeps its lease).
+    sub = httpx.get(
+        gateway.v1 + "/dashboard/billing/subscription",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert sub.json()["hard_limit_usd"] == pytest.approx(1.0, abs=1e-9)
+    assert gateway.key_info(key_id)["spent_micro_usd"] == 0
