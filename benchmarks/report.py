@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from report_stacks import client_checks_section, stacks_section
+
 TARGETS = [
     "direct",
     "nginx",
@@ -477,74 +479,6 @@ def _poller_section(poller: dict[str, Any] | None, skipped: str | None) -> list[
     return lines
 
 
-STACK_LABELS = {
-    "aiohttp-aiohttp": "aiohttp server + aiohttp client (today's ceiling, bare_proxy.py)",
-    "aiohttp-pyreqwest": "aiohttp server + pyreqwest client (Rust)",
-    "rsgi-aiohttp": "granian RSGI + aiohttp client",
-    "rsgi-pyreqwest": "granian RSGI + pyreqwest client (Rust)",
-    "granian-asgi-aiohttp": "granian ASGI + aiohttp client",
-    "uvicorn-aiohttp": "uvicorn (uvloop, httptools) ASGI + aiohttp client",
-    "uvicorn-httpx": "uvicorn ASGI + httpx client",
-}
-
-
-def _spread(values: list[float] | None) -> str:
-    """A ratio over the rounds: the median, and the lowest and highest when there are several."""
-    if not values:
-        return "—"
-    median = sorted(values)[len(values) // 2]
-    if len(values) == 1:
-        return f"{median:.2f}x"
-    return f"{median:.2f}x ({min(values):.2f}-{max(values):.2f})"
-
-
-def _stacks_section(stacks: dict[str, Any] | None) -> list[str]:
-    if not stacks:
-        return []
-    base = stacks.get("aiohttp-aiohttp", {})
-    rounds = max(
-        (len(kind.get("rounds", [])) for row in stacks.values() for kind in row.values()
-         if isinstance(kind, dict)),
-        default=1,
-    ) or 1
-    lines = [
-        "## Raising the ceiling: bare pass-throughs on other stacks (64 connections)",
-        "",
-        "Same fake upstream, same workers; no gateway logic. vs ceiling = over the aiohttp",
-        "pass-through in the same round, by req/s and by CPU per request (the ceiling's CPU over",
-        f"the stack's); {rounds} round(s), each stack once a round in turn: the median, and the",
-        "lowest and highest round in brackets. A move needs 1.30x or more in every round.",
-        "",
-        "| stack | JSON req/s | vs ceiling | by CPU | CPU/req µs | p99 ms | streams/s "
-        "| vs ceiling | by CPU | CPU/stream µs | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, row in stacks.items():
-        label = STACK_LABELS.get(name, name)
-        if "skipped" in row:
-            lines.append(f"| {label} | skipped: {row['skipped']} | | | | | | | | | |")
-            continue
-        j, e = row.get("json", {}), row.get("sse", {})
-        # Before rounds existed: one pass, the ratio of the two figures.
-        rj = j.get("vs_ceiling_rps") or [_ratio(j.get("rps"), base.get("json", {}).get("rps"))]
-        re_ = e.get("vs_ceiling_rps") or [_ratio(e.get("rps"), base.get("sse", {}).get("rps"))]
-        cj = j.get("vs_ceiling_cpu") or [
-            _ratio(base.get("json", {}).get("cpu_us_per_request"), j.get("cpu_us_per_request"))
-        ]
-        ce = e.get("vs_ceiling_cpu") or [
-            _ratio(base.get("sse", {}).get("cpu_us_per_request"), e.get("cpu_us_per_request"))
-        ]
-        errors = sum(sum(x.get("errors", {}).values()) for x in (j, e))
-        lines.append(
-            f"| {label} | {_f(j.get('rps'), 0)} | {_spread([x for x in rj if x])} | "
-            f"{_spread([x for x in cj if x])} | {_f(j.get('cpu_us_per_request'), 0)}"
-            f" | {_f(j.get('p99_ms'))} | {_f(e.get('rps'), 0)} | "
-            f"{_spread([x for x in re_ if x])} | "
-            f"{_spread([x for x in ce if x])} | {_f(e.get('cpu_us_per_request'), 0)} | {errors} |"
-        )
-    return lines
-
-
 def _profile_section(profile: dict[str, Any] | None, skipped: str | None) -> list[str]:
     if skipped:
         return ["## Where the time goes", "", f"Skipped: {skipped}"]
@@ -654,7 +588,9 @@ def markdown(
     sections.append(_skipped_peers(results))
     if rat:
         sections += [_ratio_section(results, rat), _goal_section(rat, extras.get("figures", {}))]
-    sections.append(_stacks_section(extras.get("stacks")))
+    sections.append(
+        stacks_section(extras.get("stacks")) + client_checks_section(extras.get("client_checks"))
+    )
     sections.append(_poller_section(extras.get("poller"), extras.get("poller_skipped")))
     sections.append(_platform_section(platform))
     sections.append(_profile_section(extras.get("profile"), extras.get("profile_skipped")))
@@ -742,9 +678,12 @@ def main() -> None:
     profile = profile if isinstance(profile, dict) else None
     stacks = _load(run / "stacks" / "stacks.json")
     stacks = stacks if isinstance(stacks, dict) else None
+    checks = _load(run / "stacks" / "client_checks.json")
+    checks = checks if isinstance(checks, dict) else None
     figures = run_figures(results, platform, poller)
     extras = {
         "stacks": stacks,
+        "client_checks": checks,
         "platform": platform,
         "poller": poller,
         "poller_skipped": _text(run / "poller" / "skipped.txt"),
@@ -761,6 +700,7 @@ def main() -> None:
         "platform": platform,
         "poller": poller,
         "stacks": stacks,
+        "client_checks": checks,
         "profile": profile,
     }
     md = markdown(results, rat, stamp, notes, extras)

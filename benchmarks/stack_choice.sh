@@ -86,6 +86,11 @@ measure() {  # measure STACK KIND ROUND
   echo "$before $(python3 "$BENCH/cpu.py" "$PID")" >"$OUT/$stack-$kind-r$round.cpu"
 }
 
+# The correctness half: what each client does that the relay relies on (cancellation,
+# closing, streaming, reuse, back-pressure). A stack whose client fails a check is not moved to.
+"$VENV/bin/python" "$BENCH/client_checks.py" --json "$OUT/client_checks.json" aiohttp pyreqwest httpx \
+  >"$OUT/client_checks.txt" 2>&1 || log "client checks failed (see $OUT/client_checks.txt)"
+
 cd "$BENCH"
 read -r -a ORDER <<<"$STACKS"
 for round in $(seq 1 "$ROUNDS"); do
