@@ -114,9 +114,21 @@ class GatewayProcess:
                 return records
             time.sleep(0.05)
 
+    def spendable_usd(self, key: str) -> float:
+        """What the key can spend, as its user sees it (the dashboard's hard limit). It counts
+        the leases every process holds, which the stored quota does not: a worker keeps its
+        lease for 10 s after the key's last request."""
+        response = httpx.get(
+            self.v1 + "/dashboard/billing/subscription",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return float(response.json()["hard_limit_usd"])
+
     def wait_for_balance(self, key_id: int, remaining: int, timeout: float = 10) -> dict[str, Any]:
-        """A process may hold a lease on a key's quota; unused leases go back with the next
-        usage flush, so the balance settles shortly after the last request."""
+        """The stored quota, once it reads ``remaining``: usage is settled in batches. (Only
+        for keys no process holds a lease on, e.g. task-only keys; see ``spendable_usd``.)"""
         deadline = time.monotonic() + timeout
         while True:
             info = self.key_info(key_id)
