@@ -1,5 +1,6 @@
 """The platform's figures: what rate limits cost a request (in memory and through Redis), what
-auth + limits + a quota lease cost together, and the usage queries on a million records.
+auth + limits + a quota lease cost together, how long a usage flush holds SQLite's write lock,
+and the usage queries on a million records.
 
     python benchmarks/limits_and_usage.py OUT.json [--postgres URL] [--rows 1000000] [--quick]
 
@@ -21,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -180,6 +182,81 @@ async def hot_path_figures(quick: bool) -> dict[str, Any]:
     finally:
         await db.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- how long a usage flush holds SQLite's write lock ------------------------------------------
+
+FLUSH_RECORDS = 1000
+
+
+def _timed_write(
+    batch: Any, batch_id: str, values: list[Any], rolled: dict[Any, Any], settlement: Any
+) -> float:
+    start = time.perf_counter()
+    batch.write(batch_id, values, list(rolled.values()), settlement)
+    return (time.perf_counter() - start) * 1000
+
+
+async def flush_hold_figures(quick: bool) -> dict[str, Any]:
+    """One flush's transaction written by the usage writer's thread while the main thread runs
+    Python without pause, as a loaded event loop does: how long SQLite's write lock (shared by
+    every worker) is held, for a batch of one key and of many keys, users and models."""
+
+    from omnirelay.usage import Settlement, roll_into
+    from omnirelay.usage.sqlite import SQLiteBatch
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-flush-"))
+    path = workdir / "flush.db"
+    db = await open_database(f"sqlite+aiosqlite:///{path}")
+    await db.close()
+    batch = SQLiteBatch(str(path), db.engine.dialect)
+    busy = threading.Event()
+
+    def spin() -> None:
+        while not busy.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    figures: dict[str, Any] = {"records": FLUSH_RECORDS}
+    try:
+        for keys in (1, 50):
+            holds = []
+            for n in range(3 if quick else 7):
+                events = [
+                    UsageEvent(
+                        request_id=f"flush_{keys}_{n}_{i}",
+                        key_id=1 + i % keys,
+                        model=MODELS[i // keys % 3],
+                        endpoint="chat.completions",
+                        status=200,
+                        cost=120,
+                        reserved=150,
+                        user_id=1 + i % max(1, keys // 2),
+                    )
+                    for i in range(FLUSH_RECORDS)
+                ]
+                rolled: dict[Any, dict[str, Any]] = {}
+                roll_into(rolled, events)
+                settlement = Settlement()
+                settlement.add_events(events)
+                values = batch.values(events)
+                holds.append(
+                    await asyncio.to_thread(
+                        _timed_write, batch, f"flush-{keys}-{n}", values, rolled, settlement
+                    )
+                )
+            figures[f"keys_{keys}"] = {
+                "median_ms": round(statistics.median(holds), 1),
+                "max_ms": round(max(holds), 1),
+                "rollup_rows": len(rolled),
+            }
+    finally:
+        busy.set()
+        spinner.join()
+        batch.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return figures
 
 
 # --- the usage log on a million records -------------------------------------------------------
@@ -366,6 +443,7 @@ async def main() -> None:
     result = {
         "limiter": await limiter_figures(args.quick),
         "hot_path": await hot_path_figures(args.quick),
+        "flush_hold": await flush_hold_figures(args.quick),
         "usage": await usage_figures(100_000 if args.quick else args.rows, args.postgres),
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -533,6 +533,17 @@ def _platform_section(platform: dict[str, Any] | None) -> list[str]:
     if hot:
         lines += ["", f"Auth (cached key) + limits + a hold on the user's quota lease, settled: "
                   f"{_f(hot['cpu_us'])} µs CPU per request."]
+    hold = platform.get("flush_hold")
+    if hold:
+        one, many = hold.get("keys_1", {}), hold.get("keys_50", {})
+        lines += [
+            "",
+            f"A usage flush of {hold['records']:,} records on SQLite, written by its thread while "
+            "another thread runs Python: the write lock (shared by every worker) is held "
+            f"{_f(one.get('median_ms'))} ms (max {_f(one.get('max_ms'))}) for one key, "
+            f"{_f(many.get('median_ms'))} ms (max {_f(many.get('max_ms'))}) for 50 keys, "
+            f"25 users and {many.get('rollup_rows')} rollup rows.",
+        ]
     usage = platform.get("usage", {})
     for backend in ("sqlite", "postgres"):
         figures = usage.get(backend)

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from omnirelay.billing import Account
 from omnirelay.config import normalize_database_url
 from omnirelay.keys import create_key
-from omnirelay.store import api_keys, open_database, usage_hourly, usage_records
+from omnirelay.platform.users import UserCreate, create_user
+from omnirelay.store import api_keys, open_database, usage_hourly, usage_records, users
 from omnirelay.usage import UsageEvent, UsageWriter, insert_records
 from tests.conftest import BACKENDS
 
@@ -33,7 +34,7 @@ def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
             writer = UsageWriter(
                 db, 60, returns=lambda everything: {(Account(key_id, None), None): 7}
             )
-            for i in range(1234):
+            for i in range(3500):
                 writer.record(
                     UsageEvent(
                         request_id=f"req_{i}",
@@ -57,7 +58,7 @@ def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
                 key = (await conn.execute(select(api_keys))).one()
         finally:
             await db.close()
-        assert len(rows) == 1234
+        assert len(rows) == 3500
         by_id = {row.request_id: row for row in rows}
         sample = by_id["req_10"]
         assert (sample.status, sample.channel_id, sample.prompt_tokens, sample.stream) == (
@@ -69,9 +70,68 @@ def test_a_large_batch_lands_whole_with_its_settlement(url: str) -> None:
         assert sample.error == "upstream 'broke'; -- \"quoted\""
         assert sample.created_at.replace(tzinfo=UTC) == when
         assert by_id["req_3"].channel_id == 1 and by_id["req_3"].error is None
-        # Refunds only for holds kept in the database (617 x (5 - 2)), plus the returned 7.
-        assert key.spent == 1234 * 2
-        assert key.quota_remaining == 1_000_000 + 617 * 3 + 7
+        # Refunds only for holds kept in the database (1,750 x (5 - 2)), plus the returned 7.
+        assert key.spent == 3500 * 2
+        assert key.quota_remaining == 1_000_000 + 1750 * 3 + 7
+
+    asyncio.run(main())
+
+
+def test_one_flush_settles_every_key_and_user_of_the_batch_once(url: str) -> None:
+    """A batch across many keys, users and models: each key's and user's spending and refunds,
+    and each rollup row, come out exact (SQLite writes each kind as one multi-row statement)."""
+
+    async def main() -> None:
+        db = await open_database(url, migrate=True)
+        try:
+            user_ids = [
+                (await create_user(db, UserCreate(name=f"u{i}", balance_usd=balance))).id
+                for i, balance in enumerate([1.0] * 11 + [None])  # the last one: unlimited
+            ]
+            key_ids = [
+                (await create_key(db, name=f"k{i}", quota=None if i == 0 else 500_000))[1]
+                for i in range(30)
+            ]
+            writer = UsageWriter(db, 60)
+            for i in range(900):
+                key_id, user_id = key_ids[i % 30], user_ids[i % 12]
+                writer.record(
+                    UsageEvent(
+                        request_id=f"many_{i}",
+                        key_id=key_id,
+                        model=f"model-{i // 30 % 3}",
+                        endpoint="chat.completions",
+                        status=200,
+                        cost=i % 7 + 1,
+                        reserved=10,
+                        held_user=user_id,
+                        user_id=user_id,
+                    )
+                )
+            await writer.flush()
+            async with db.engine.connect() as conn:
+                keys = {row.id: row for row in (await conn.execute(select(api_keys))).all()}
+                people = {row.id: row for row in (await conn.execute(select(users))).all()}
+                hourly = (await conn.execute(select(usage_hourly))).all()
+        finally:
+            await db.close()
+        for n, key_id in enumerate(key_ids):
+            costs = [i % 7 + 1 for i in range(900) if i % 30 == n]
+            assert keys[key_id].spent == sum(costs)
+            refund = sum(10 - c for c in costs)
+            expected = None if n == 0 else 500_000 + refund  # NULL + n stays NULL
+            assert keys[key_id].quota_remaining == expected
+        for n, user_id in enumerate(user_ids):
+            costs = [i % 7 + 1 for i in range(900) if i % 12 == n]
+            assert people[user_id].spent == sum(costs)
+            opening = None if n == 11 else 1_000_000
+            assert people[user_id].balance == (
+                None if opening is None else opening + sum(10 - c for c in costs)
+            )
+        # 30 keys x 3 models, every (key, model) pair seen 10 times.
+        assert len(hourly) == 90
+        assert sorted({row.requests for row in hourly}) == [10]
+        assert sum(row.cost for row in hourly) == sum(i % 7 + 1 for i in range(900))
 
     asyncio.run(main())
 

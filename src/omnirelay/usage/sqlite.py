@@ -1,0 +1,171 @@
+"""A usage batch written to SQLite in one trip to a thread, in as few statements as it can.
+
+Through the async driver every statement is a round trip between the event loop and the
+driver's thread, and each one waits for the GIL: under load a flush held SQLite's write lock
+(which every worker process shares) for seconds. Here the transaction runs in a thread from
+BEGIN to COMMIT, on a connection of its own.
+
+That thread still gives up the GIL at every step of every statement (Python's sqlite3 module
+releases it around SQLite's own work) and must win it back: while the event loop is busy, each
+trip back waits for up to the interpreter's switch interval (5 ms), with the write lock held.
+So every part of the batch goes in as few multi-row statements as SQLite's limit on bound
+variables allows - the records, their rollups, the keys' and the users' settlements
+(``executemany`` steps once a row) - and the time a flush holds the lock no longer grows with
+how many keys, users and models it covers. Only the releases of node holds stay one statement
+each: each one's row count says whether its node was reaped.
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+
+from omnirelay.store import usage_records
+from omnirelay.usage.records import (
+    RECORD_COLUMNS,
+    ROLLUP_COLUMNS,
+    ROLLUP_KEY,
+    ROLLUP_SUMMED,
+    Settlement,
+    UsageEvent,
+)
+
+_MARK_BATCH = "INSERT INTO usage_batches (id, created_ms) VALUES (?, ?)"
+_RELEASE = (
+    "UPDATE node_holds SET amount = amount - ? WHERE node_id = ? AND key_id = ? AND user_id = ?"
+)
+# SQLite's limit on bound variables in one statement (999 before 3.32).
+_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+Statement = tuple[str, list[Any]]
+
+
+class ManyRows:
+    """``head (?, …), (?, …) tail``: a statement that carries many rows of ``width`` values.
+
+    Our own SQL (table and column names from our definitions); every value is bound."""
+
+    def __init__(self, head: str, width: int, tail: str = "") -> None:
+        self._head = head
+        self._tail = tail
+        self._width = width
+        self._row = "(" + ", ".join("?" * width) + ")"
+        self._per_statement = _VARIABLES // width * width
+
+    def statements(self, values: list[Any]) -> list[Statement]:
+        """``values`` (rows one after another) as few statements as the limit allows."""
+        found = []
+        for start in range(0, len(values), self._per_statement):
+            params = values[start : start + self._per_statement]
+            rows = ", ".join([self._row] * (len(params) // self._width))
+            found.append((self._head + rows + self._tail, params))
+        return found
+
+
+_RECORDS = ManyRows(
+    f"INSERT INTO {usage_records.name} ({', '.join(RECORD_COLUMNS)}) VALUES ",  # noqa: S608
+    len(RECORD_COLUMNS),
+)
+_ROLLUPS = ManyRows(
+    f"INSERT INTO usage_hourly ({', '.join(ROLLUP_COLUMNS)}) VALUES ",  # noqa: S608
+    len(ROLLUP_COLUMNS),
+    f" ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in ROLLUP_SUMMED),
+)
+# (refund, spent, id) a row; a VALUES list names its columns column1, column2, ... NULL + n
+# stays NULL: unlimited keys and users keep no balance, only what they spent. Each id comes
+# once in a batch, so each row is updated once.
+_SETTLE_KEYS = ManyRows(
+    "UPDATE api_keys SET quota_remaining = quota_remaining + v.column1, "
+    "spent = spent + v.column2 FROM (VALUES ",
+    3,
+    ") AS v WHERE api_keys.id = v.column3",
+)
+_SETTLE_USERS = ManyRows(
+    "UPDATE users SET balance = balance + v.column1, spent = spent + v.column2 FROM (VALUES ",
+    3,
+    ") AS v WHERE users.id = v.column3",
+)
+
+
+def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
+
+
+class SQLiteBatch:
+    """Writes whole batches to SQLite, each in one transaction run by ``write`` in a thread."""
+
+    def __init__(self, path: str, dialect: Dialect) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+        columns = [usage_records.c[name] for name in RECORD_COLUMNS]
+        processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        # A row's values in one C call; only the few columns with a processor (the time, the
+        # booleans) go through Python.
+        self._values = operator.attrgetter(*RECORD_COLUMNS)
+        self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def values(self, events: Sequence[UsageEvent]) -> list[Any]:
+        """The records' bound values, row after row (built on the event loop, a slice of the
+        batch at a time)."""
+        params: list[Any] = []
+        values_of, processors = self._values, self._processors
+        for event in events:
+            values = list(values_of(event))
+            for i, process in processors:
+                values[i] = process(values[i])
+            params += values
+        return params
+
+    def write(
+        self,
+        batch_id: str,
+        values: list[Any],
+        rolled: list[dict[str, Any]],
+        settlement: Settlement,
+    ) -> bool:
+        """One transaction (runs in a worker thread): the batch's mark, the records (``values``),
+        their rollups, the nodes' holds, then the keys' and the users' settlement. False if the
+        batch had been applied already."""
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+        connection = self._connection
+        # The statements' text is built here, before BEGIN: a full one is ~100 KB of
+        # placeholders, which the event loop need not wait for.
+        statements = _RECORDS.statements(values)
+        statements += _ROLLUPS.statements([row[name] for row in rolled for name in ROLLUP_COLUMNS])
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                connection.execute(_MARK_BATCH, (batch_id, int(time.time() * 1000)))
+            except sqlite3.IntegrityError:
+                connection.execute("ROLLBACK")
+                return False
+            for statement, params in statements:
+                connection.execute(statement, params)
+            for row in settlement.release_rows():
+                if connection.execute(_RELEASE, row).rowcount != 1:
+                    settlement.void(row[1:])
+            # After the releases: a void release moves its refund into what is charged.
+            settled = _SETTLE_KEYS.statements(_flat(settlement.rows(users_too=False)))
+            settled += _SETTLE_USERS.statements(_flat(settlement.rows(users_too=True)))
+            for statement, params in settled:
+                connection.execute(statement, params)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return True
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
