@@ -15,6 +15,7 @@ from omnirelay.keys import create_key
 from omnirelay.platform.users import UserCreate, create_user
 from omnirelay.store import api_keys, open_database, usage_hourly, usage_records, users
 from omnirelay.usage import UsageEvent, UsageWriter, insert_records
+from omnirelay.usage.sqlite import ManyRows
 from tests.conftest import BACKENDS
 
 
@@ -164,3 +165,20 @@ def test_records_are_written_inside_the_callers_transaction(url: str) -> None:
         assert [(row.requests, row.cost) for row in hourly] == [(3, 9)]
 
     asyncio.run(main())
+
+
+def test_a_sqlite_flush_of_any_size_uses_one_of_a_few_prepared_statements() -> None:
+    """The writer's connection keeps every distinct statement prepared (up to 128 of them, a
+    megabyte and more each at a thousand rows): whatever a flush's size, its rows go in
+    statements of a handful of sizes, padded with rows whose first value is NULL."""
+    many = ManyRows("INSERT INTO t SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL", 3)
+    texts = set()
+    for n in range(1, 3001):
+        values = list(range(1, 3 * n + 1))
+        statements = many.statements(values)
+        texts.update(sql for sql, _ in statements)
+        kept = [v for _, params in statements for v in params if v is not None]
+        assert kept == values
+        for sql, params in statements:
+            assert sql.count("?") == len(params) <= 3 * 1024
+    assert len(texts) == 11  # 1, 2, 4, ... 1,024 rows
