@@ -170,7 +170,7 @@ def test_records_are_written_inside_the_callers_transaction(url: str) -> None:
 def test_a_sqlite_flush_of_any_size_uses_one_of_a_few_prepared_statements() -> None:
     """The writer's connection keeps every distinct statement prepared (up to 128 of them, a
     megabyte and more each at a thousand rows): whatever a flush's size, its rows go in
-    statements of a handful of sizes, padded with rows whose first value is NULL."""
+    statements of ten sizes, padded with rows whose first value is NULL."""
     many = ManyRows("INSERT INTO t SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL", 3)
     texts = set()
     for n in range(1, 3001):
@@ -180,5 +180,5 @@ def test_a_sqlite_flush_of_any_size_uses_one_of_a_few_prepared_statements() -> N
         kept = [v for _, params in statements for v in params if v is not None]
         assert kept == values
         for sql, params in statements:
-            assert sql.count("?") == len(params) <= 3 * 1024
-    assert len(texts) == 11  # 1, 2, 4, ... 1,024 rows
+            assert sql.count("?") == len(params) <= 3 * 512
+    assert len(texts) == 10  # 1, 2, 4, ... 512 rows

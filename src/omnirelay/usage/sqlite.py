@@ -1,4 +1,4 @@
-"""A usage batch written to SQLite in one trip to a thread, in as few statements as it can.
+"""A usage batch written to SQLite in one trip to a thread, in a few multi-row statements.
 
 Through the async driver every statement is a round trip between the event loop and the
 driver's thread, and each one waits for the GIL: under load a flush held SQLite's write lock
@@ -49,11 +49,12 @@ class ManyRows:
     """A statement that carries many rows of ``width`` values: ``sql`` with ``{rows}`` where
     they go (``(?, …), (?, …)``).
 
-    The rows go 1,024 at most a statement, and the last statement's are padded with rows of
-    NULLs up to a power of two, which the statement must skip (no row has a NULL id). So a
-    kind has at most eleven statements, each kept prepared in the connection's statement
-    cache: one of every size a flush happens to have grew the cache by a megabyte a statement,
-    and a worker by 200 MB within a minute of load.
+    The rows go 512 at most a statement, and the last statement's are padded with rows of
+    NULLs up to a power of two, which the statement must skip (a real row's first value, or
+    its id, is never NULL). So a kind has at most ten statements, each kept prepared in the
+    connection's statement cache. One of every size a flush happens to have grew that cache
+    by a megabyte a statement, and a worker by 200 MB within a minute of load; 1,024 rows a
+    statement held the lock no shorter than 512 and kept 2 MB more prepared.
 
     Our own SQL (table and column names from our definitions); every value is bound."""
 
@@ -61,7 +62,7 @@ class ManyRows:
         self._template = sql
         self._width = width
         self._row = "(" + ", ".join("?" * width) + ")"
-        self._largest = 1 << (min(_VARIABLES // width, 1024).bit_length() - 1)
+        self._largest = 1 << (min(_VARIABLES // width, 512).bit_length() - 1)
         self._sql: dict[int, str] = {}
 
     def statements(self, values: list[Any]) -> list[Statement]:
@@ -81,7 +82,7 @@ class ManyRows:
         return found
 
 
-# The padding rows' first value is NULL, and every real row's is not (a request id, an hour).
+# A padding row's first value is NULL; a real row's never is (a request id, an hour).
 _RECORDS = ManyRows(
     f"INSERT INTO {usage_records.name} ({', '.join(RECORD_COLUMNS)}) "  # noqa: S608
     "SELECT * FROM (VALUES {rows}) WHERE column1 IS NOT NULL",
