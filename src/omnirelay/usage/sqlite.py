@@ -155,8 +155,8 @@ class SQLiteBatch:
             )
             self._connection.execute("PRAGMA synchronous=NORMAL")
         connection = self._connection
-        # The statements' text is built here, before BEGIN: a full one is ~100 KB of
-        # placeholders, which the event loop need not wait for.
+        # Before BEGIN: flattening and padding the rows is Python work that needs the GIL, and
+        # SQLite's write lock need not be held while this thread waits for it.
         statements = _RECORDS.statements(values)
         statements += _ROLLUPS.statements([row[name] for row in rolled for name in ROLLUP_COLUMNS])
         connection.execute("BEGIN IMMEDIATE")
