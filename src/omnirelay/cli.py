@@ -355,8 +355,28 @@ def _refused(error: GatewayError) -> int:
     return 2
 
 
+def _warn_on_the_other_database(settings: Settings) -> None:
+    """Warn when a command is about to create a database beside the other one in use.
+
+    ``serve --demo`` keeps ``demo.db`` and every other command defaults to ``omnirelay.db``: a
+    key made without ``--demo`` for a running demo would land in a new, unserved database.
+    """
+    if settings.database_url:
+        return
+    names = ("demo.db", "omnirelay.db") if settings.demo else ("omnirelay.db", "demo.db")
+    target, other = (settings.data_dir / name for name in names)
+    if target.exists() or not other.exists():
+        return
+    hint = "add --demo to use it" if not settings.demo else "drop --demo to use it"
+    print(
+        f"note: {target} does not exist and will be created; {other} does ({hint})",
+        file=sys.stderr,
+    )
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    _warn_on_the_other_database(settings)
     try:
         if args.keys_command == "create":
             print(asyncio.run(_keys_create(settings, args)))
@@ -369,6 +389,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    _warn_on_the_other_database(settings)
     try:
         asyncio.run(_users_command(settings, args))
     except GatewayError as error:
@@ -378,6 +399,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def cmd_channels(args: argparse.Namespace) -> int:
     settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    _warn_on_the_other_database(settings)
     if args.channels_command == "add":
         asyncio.run(_channels_add(settings, args))
         print(f"channel {args.name} saved")
@@ -390,6 +412,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from omnirelay.tasks import console
 
     settings = load_settings(config_file=args.config, demo=True if args.demo else None)
+    _warn_on_the_other_database(settings)
     url = settings.resolved_database_url
     if args.tasks_command == "watch":
         return asyncio.run(console.watch(url, args.task_id, sys.stdout, args.interval))

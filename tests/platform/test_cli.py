@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.platform.test_accounts import unique
 from tests.support.servers import GatewayProcess
@@ -59,3 +60,29 @@ def test_users_from_the_command_line(gateway: GatewayProcess) -> None:
     listing = omnirelay(gateway, "users", "list")
     assert name in listing.stdout and "1 key(s)" in listing.stdout
     assert omnirelay(gateway, "users", "topup", "--user", name, "--amount", "-10").returncode == 2
+
+
+def test_a_command_warns_before_creating_a_database_beside_the_demos(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIRELAY_")}
+    env["OMNIRELAY_DATA_DIR"] = str(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "omnirelay", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    demo = run("keys", "create", "--name", "for-the-demo", "--demo")
+    assert demo.returncode == 0 and "note:" not in demo.stderr
+    assert (tmp_path / "demo.db").exists() and not (tmp_path / "omnirelay.db").exists()
+    elsewhere = run("keys", "create", "--name", "meant-for-the-demo")
+    assert elsewhere.returncode == 0 and elsewhere.stdout.strip().startswith("sk-or-")
+    assert f"{tmp_path / 'omnirelay.db'} does not exist and will be created" in elsewhere.stderr
+    assert "add --demo to use it" in elsewhere.stderr
+    # Once both exist, each is a deliberate choice: no more notes.
+    assert "note:" not in run("keys", "list").stderr
+    assert "note:" not in run("users", "list", "--demo").stderr
