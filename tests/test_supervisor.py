@@ -4,11 +4,13 @@ tests/observability/test_metrics.py and tests/api/test_billing.py)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from omnirelay import supervisor
+from tests.support.servers import start_gateway
 
 
 def test_a_dead_workers_live_gauges_are_removed(
@@ -37,3 +39,37 @@ def test_the_settings_reach_a_worker_through_its_stdin(
     assert (tmp_path / "got").read_bytes() == b"pickled settings" * 10_000
     # -P: the working directory shadows no module.
     assert (tmp_path / "got.args").read_text().split() == ["-P", "-m", "omnirelay.worker"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="reads /proc")
+def test_the_command_as_typed_finds_and_stops_the_gateway(
+    new_database_url: object, tmp_path: Path
+) -> None:
+    # ``serve --workers 2`` execs into the supervisor; an operator's ``pkill -f "omnirelay
+    # serve"`` must still match it, and stopping it stops the workers.
+    gateway = start_gateway(new_database_url("sqlite"), tmp_path, workers=2)  # type: ignore[operator]
+    try:
+        port = gateway.url.rsplit(":", 1)[1]
+        pattern = f"omnirelay serve --demo --port {port} "
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert [int(pid) for pid in found.stdout.split()] == [gateway.process.pid]
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(gateway.process.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        workers = [p for p in children if b"omnirelay.worker" in _cmdline(p)]
+        assert len(workers) == 2
+        assert subprocess.run(["pkill", "-TERM", "-f", pattern]).returncode == 0
+        assert gateway.process.wait(20) == 0
+        assert not [p for p in children if Path(f"/proc/{p}").exists()]
+    finally:
+        gateway.stop()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""

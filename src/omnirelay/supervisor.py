@@ -85,7 +85,12 @@ def handover(settings: Settings, sandbox_pid: int | None, metrics_dir: str | Non
         marshal.dump(packed, file)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "omnirelay.supervisor", path])  # noqa: S606
+    # The command as typed rides along, unread: ``ps`` shows it and ``pkill -f "omnirelay
+    # serve"`` still finds the gateway (the supervisor stops its workers). Nothing new is
+    # exposed: the command line was there before the exec.
+    typed = ["omnirelay", *sys.argv[1:]]
+    argv = [sys.executable, "-m", "omnirelay.supervisor", path, *typed]
+    os.execv(sys.executable, argv)  # noqa: S606
 
 
 def main(path: str) -> int:
