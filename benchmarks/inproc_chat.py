@@ -1,7 +1,8 @@
-"""CPU per non-streaming chat request of the gateway app in one process: the app (or the bare
-aiohttp pass-through) on uvloop, a raw keep-alive HTTP/1.1 client at ``--conns`` connections
-in the same loop, the fake upstream outside it. Prints ``time.process_time`` per request over
-``--rounds`` runs of ``--requests`` (the client's own ~8 µs included). On a shared machine this
+"""CPU per chat request (``--kind sse``: streamed) of the gateway app in one process: the app
+(or the bare aiohttp pass-through) on uvloop, a raw keep-alive HTTP/1.1 client at ``--conns``
+connections in the same loop, the fake upstream outside it. Prints ``time.process_time`` per
+request over ``--rounds`` runs of ``--requests`` (the client's own ~8 µs included), and the
+wall time of a request on one connection (at ``--conns 1``, its latency). On a shared machine this
 moves far less than a two-worker A/B: no scheduling between processes, no wrk.
 
     python3 benchmarks/fixtures.py DIR && nginx -c DIR/nginx-upstream.conf
@@ -55,14 +56,18 @@ class _Client(asyncio.Protocol):
         while (end := self._buffer.find(b"\r\n\r\n")) >= 0:
             head = self._buffer[:end].lower()
             start = head.find(b"content-length:")
-            stop = head.find(b"\r\n", start)
-            length = int(head[start + 15 : stop if stop > 0 else None])
-            if len(self._buffer) < end + 4 + length:
+            if start >= 0:
+                stop = head.find(b"\r\n", start)
+                whole = end + 4 + int(head[start + 15 : stop if stop > 0 else None])
+            else:  # chunked (an event stream): whole at the last chunk (events hold no CRLF)
+                last = self._buffer.find(b"\r\n0\r\n\r\n", end + 2)
+                whole = last + 7 if last >= 0 else len(self._buffer) + 1
+            if len(self._buffer) < whole:
                 return
             if not head.startswith(b"http/1.1 200"):
                 print(f"not a 200: {self._buffer[:300]!r}", file=sys.stderr)
                 os._exit(1)
-            self._buffer = self._buffer[end + 4 + length :]
+            self._buffer = self._buffer[whole:]
             self._counts[1] -= 1
             if self._counts[1] == 0 and not self._done.done():
                 self._done.set_result(None)
@@ -95,7 +100,8 @@ async def main(args: argparse.Namespace) -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         import bare_proxy
 
-        upstream = f"http://127.0.0.1:{os.environ.get('BENCH_UPSTREAM_PORT', '18080')}/json"
+        port = os.environ.get("BENCH_UPSTREAM_PORT", "18080")
+        upstream = f"http://127.0.0.1:{port}/{args.kind}"
         runner = await _serve(bare_proxy.build(upstream), args.port)
     else:
         from omnirelay.app import build_app
@@ -105,7 +111,7 @@ async def main(args: argparse.Namespace) -> None:
         settings = load_settings(config_file=fixtures / "omnirelay.toml")
         logs.configure(settings.log_level, settings.log_format)
         runner = await _serve(build_app(settings), args.port)
-    body = (fixtures / "body-json.json").read_bytes()
+    body = (fixtures / f"body-{args.kind}.json").read_bytes()
     request = (
         f"POST {MODEL_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\n"
         f"Authorization: Bearer {args.key}\r\nContent-Type: application/json\r\n"
@@ -115,14 +121,16 @@ async def main(args: argparse.Namespace) -> None:
     gc.freeze()  # as the workers do
     gc.set_threshold(20_000, 20, 20)
     await _load(args.port, request, min(args.requests, 3000), args.conns)  # warm-up
-    figures = []
+    figures, walls = [], []
     for _ in range(args.rounds):
-        started = time.process_time()
+        started, wall = time.process_time(), time.perf_counter()
         await _load(args.port, request, args.requests, args.conns)
         figures.append((time.process_time() - started) / args.requests * 1e6)
+        walls.append((time.perf_counter() - wall) / args.requests * 1e6 * args.conns)
     print(
         f"CPU/request µs: median {statistics.median(figures):.1f}, min {min(figures):.1f} "
-        f"({' '.join(f'{f:.0f}' for f in figures)})"
+        f"({' '.join(f'{f:.0f}' for f in figures)}); "
+        f"wall µs per request a connection: median {statistics.median(walls):.1f}"
     )
     await runner.cleanup()
 
@@ -132,6 +140,7 @@ if __name__ == "__main__":
     parser.add_argument("fixtures", help="the directory benchmarks/fixtures.py wrote")
     parser.add_argument("--key", default="", help="an omnirelay key (not needed with --bare)")
     parser.add_argument("--bare", action="store_true", help="the bare aiohttp pass-through")
+    parser.add_argument("--kind", choices=("json", "sse"), default="json", help="sse: streams")
     parser.add_argument("--conns", type=int, default=16)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=5)
