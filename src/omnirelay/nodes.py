@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Column, Subquery, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.store import Database, node_holds, nodes, tasks
@@ -264,6 +264,17 @@ async def hold_in_node(
         raise Fenced(node_id)
     await conn.execute(
         text(HOLD_UPSERT), {"node": node_id, "key": key, "user": user, "amount": amount}
+    )
+
+
+def held_per(column: Column[int]) -> Subquery:
+    """What every process holds of each account, unspent (``account``, ``held``): per key with
+    ``node_holds.c.key_id``, per user with ``node_holds.c.user_id``. Joined to the accounts
+    (0 is no account), a stored balance plus ``held`` is what is left, as ``held_by_nodes``."""
+    return (
+        select(column.label("account"), func.sum(node_holds.c.amount).label("held"))
+        .group_by(column)
+        .subquery()
     )
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from sqlalchemy import select
 
+from omnirelay.config import normalize_database_url
 from omnirelay.money import per_million
+from omnirelay.store import api_keys, open_database, users
 from tests.support.servers import ADMIN_KEY, GatewayProcess
 
 GPT4O_MINI = (150_000, 600_000)  # micro-dollars per 1M input / output tokens
@@ -322,3 +326,45 @@ def test_group_ratio_applies_to_task_charges(gateway: GatewayProcess) -> None:
     (record,) = gateway.usage(request_id=task_id)
     assert record["ratio"] == 0.5 and record["cost"] == 140_000  # $0.28 at half price
     wait_balance(gateway, user_id, 1_000_000 - 140_000)
+
+
+
+async def _stored(database_url: str, key_id: int, user_id: int) -> tuple[int, int]:
+    """A key's quota and its user's balance as the database has them."""
+    db = await open_database(normalize_database_url(database_url), migrate=False)
+    try:
+        async with db.engine.connect() as conn:
+            quota = await conn.scalar(
+                select(api_keys.c.quota_remaining).where(api_keys.c.id == key_id)
+            )
+            balance = await conn.scalar(select(users.c.balance).where(users.c.id == user_id))
+    finally:
+        await db.close()
+    return int(quota), int(balance)
+
+
+def test_admin_views_count_the_leases_workers_hold_as_left(gateway: GatewayProcess) -> None:
+    # A worker leases a slice of a balance (one LEASE_FLOOR times larger than the slice) and
+    # keeps it for a while after the last request: the admin's views of a key, a user and
+    # their lists show what is left, as the account's own view does, not the stored figure.
+    user_id = make_user(gateway, balance_usd=200.0)
+    key, key_id = make_key(gateway, user_id, quota_usd=100.0)
+    answer = chat(gateway, key)
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()["usage"]
+    quota_left = 100_000_000 - mini_cost(usage["prompt_tokens"], usage["completion_tokens"])
+    balance_left = 200_000_000 - (100_000_000 - quota_left)
+    gateway.wait_for_usage(key_id=key_id, count=1)
+    shown = gateway.wait_for_balance(key_id, quota_left)  # once the flush has settled the cost
+    stored_quota, stored_balance = asyncio.run(_stored(gateway.database_url, key_id, user_id))
+    assert stored_quota < quota_left and stored_balance < balance_left  # a lease is out
+    assert shown["balance_micro_usd"] == balance_left
+    assert user(gateway, user_id)["balance_micro_usd"] == balance_left
+    listed = gateway.admin("GET", "/admin/keys", params={"user_id": user_id}).json()["data"]
+    assert [k["quota_remaining_micro_usd"] for k in listed] == [quota_left]
+    people = gateway.admin("GET", "/admin/users").json()["data"]
+    assert [p["balance_micro_usd"] for p in people if p["id"] == user_id] == [balance_left]
+    mine = httpx.get(
+        gateway.url + "/api/me", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    assert mine.json()["balance_micro_usd"] == balance_left

@@ -115,9 +115,9 @@ class GatewayProcess:
             time.sleep(0.05)
 
     def spendable_usd(self, key: str) -> float:
-        """What the key can spend, as its user sees it (the dashboard's hard limit). It counts
-        the leases every process holds, which the stored quota does not: a worker keeps its
-        lease for 10 s after the key's last request."""
+        """What the key can spend, as its user sees it (the dashboard's hard limit). Like the
+        admin views, it counts the leases every process holds (a worker keeps its lease for
+        10 s after the key's last request) as left, which the stored quota does not."""
         response = httpx.get(
             self.v1 + "/dashboard/billing/subscription",
             headers={"Authorization": f"Bearer {key}"},
@@ -127,8 +127,8 @@ class GatewayProcess:
         return float(response.json()["hard_limit_usd"])
 
     def wait_for_balance(self, key_id: int, remaining: int, timeout: float = 10) -> dict[str, Any]:
-        """The stored quota, once it reads ``remaining``: usage is settled in batches. (Only
-        for keys no process holds a lease on, e.g. task-only keys; see ``spendable_usd``.)"""
+        """The key's quota in the admin's view (leases counted as left), once it reads
+        ``remaining``: usage is settled in batches."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.key_info(key_id)

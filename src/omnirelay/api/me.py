@@ -21,7 +21,6 @@ from omnirelay.api.admin.usage import UsagePage
 from omnirelay.api.admin.users import EntryList
 from omnirelay.billing import apply_ratio
 from omnirelay.errors import Conflict, NotFound, PermissionDenied
-from omnirelay.nodes import held_by_nodes
 from omnirelay.platform import balances, keyring, overview, usage_log, users
 from omnirelay.platform.balances import EntryQuery
 from omnirelay.platform.keyring import CreatedKey, Key, KeyCreate, KeyQuery, KeyUpdate
@@ -78,17 +77,13 @@ class OwnModelList(msgspec.Struct):
 
 
 async def account(call: AdminCall) -> Account:
-    user = await users.get_user(call.db, call.user_id)
-    balance = user.balance_micro_usd
-    if balance is not None:
-        async with call.db.engine.connect() as conn:  # what the processes hold, unspent
-            balance += await held_by_nodes(conn, user_id=user.id)
+    user = await users.get_user(call.db, call.user_id)  # what the processes hold counts as left
     return Account(
         user_id=user.id,
         user_name=user.name,
         group=user.group,
         ratio=call.key.ratio_ppm / 1_000_000,
-        balance_micro_usd=balance,
+        balance_micro_usd=user.balance_micro_usd,
         spent_micro_usd=user.spent_micro_usd,
         key=await keyring.get_key(call.db, call.key.id),
     )

@@ -19,10 +19,11 @@ from omnirelay.crypto import SecretBox
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.keys import create_key
 from omnirelay.money import usd_to_micro
+from omnirelay.nodes import held_per
 from omnirelay.platform.limits.base import Limits, limits_from_json
 from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, check_networks, known_models
-from omnirelay.store import Database, api_keys, users
+from omnirelay.store import Database, api_keys, node_holds, users
 from omnirelay.tasks.signing import new_secret
 
 
@@ -92,9 +93,9 @@ def _key(row: Any) -> Key:
         name=row.name,
         prefix=row.key_prefix,
         user_id=row.user_id,
-        quota_remaining_micro_usd=row.quota_remaining,
+        quota_remaining_micro_usd=_plus(row.quota_remaining, row.key_held),
         spent_micro_usd=row.spent,
-        balance_micro_usd=row.user_balance,
+        balance_micro_usd=_plus(row.user_balance, row.user_held),
         models=row.models,
         expires_at=utc(row.expires_at),
         allowed_ips=row.allowed_ips,
@@ -105,9 +106,23 @@ def _key(row: Any) -> Key:
     )
 
 
-_KEYS = select(api_keys, users.c.balance.label("user_balance")).select_from(
+_KEY_HELD, _USER_HELD = held_per(node_holds.c.key_id), held_per(node_holds.c.user_id)
+# Balances as their owners see them: what the processes hold (leases, requests in flight) and
+# have not spent counts as left. As stored, a quota read lower by a worker's idle lease.
+_KEYS = select(
+    api_keys,
+    users.c.balance.label("user_balance"),
+    _KEY_HELD.c.held.label("key_held"),
+    _USER_HELD.c.held.label("user_held"),
+).select_from(
     api_keys.outerjoin(users, users.c.id == api_keys.c.user_id)
+    .outerjoin(_KEY_HELD, _KEY_HELD.c.account == api_keys.c.id)
+    .outerjoin(_USER_HELD, _USER_HELD.c.account == api_keys.c.user_id)
 )
+
+
+def _plus(stored: int | None, held: int | None) -> int | None:
+    return None if stored is None else int(stored) + int(held or 0)
 
 
 async def get_key(db: Database, key_id: int) -> Key:

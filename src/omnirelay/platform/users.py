@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.money import MICRO, usd_to_micro
+from omnirelay.nodes import held_per
 from omnirelay.platform.limits.base import Limits, limits_from_json
 from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, known_models
-from omnirelay.store import Database, api_keys, balance_entries, groups, users
+from omnirelay.store import Database, api_keys, balance_entries, groups, node_holds, users
 
 # --- groups ---------------------------------------------------------------------------------
 
@@ -282,12 +283,17 @@ def _users_statement() -> Any:
     counts = (
         select(api_keys.c.user_id, func.count().label("n")).group_by(api_keys.c.user_id).subquery()
     )
+    # What the processes hold of a balance and have not spent counts as left (leases).
+    held = held_per(node_holds.c.user_id)
     return select(
-        users, groups.c.name.label("group_name"), func.coalesce(counts.c.n, 0).label("n_keys")
+        users,
+        groups.c.name.label("group_name"),
+        func.coalesce(counts.c.n, 0).label("n_keys"),
+        held.c.held.label("held"),
     ).select_from(
-        users.join(groups, groups.c.id == users.c.group_id).outerjoin(
-            counts, counts.c.user_id == users.c.id
-        )
+        users.join(groups, groups.c.id == users.c.group_id)
+        .outerjoin(counts, counts.c.user_id == users.c.id)
+        .outerjoin(held, held.c.account == users.c.id)
     )
 
 
@@ -296,7 +302,7 @@ def _user(row: Any) -> User:
         id=row.id,
         name=row.name,
         group=row.group_name,
-        balance_micro_usd=row.balance,
+        balance_micro_usd=None if row.balance is None else int(row.balance) + int(row.held or 0),
         spent_micro_usd=row.spent,
         limits=limits_from_json(row.limits),
         enabled=bool(row.enabled),
