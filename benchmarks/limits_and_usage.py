@@ -69,8 +69,19 @@ def _start_redis() -> tuple[subprocess.Popen[bytes], str, Path]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port, workdir = _free_port(), Path(tempfile.mkdtemp(prefix="bench-redis-"))
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -197,6 +208,90 @@ def _timed_write(
     return (time.perf_counter() - start) * 1000
 
 
+def _usage_batch(prefix: str, count: int) -> list[UsageEvent]:
+    return [
+        UsageEvent(
+            request_id=f"{prefix}_{i}",
+            key_id=1,
+            model=MODELS[0],
+            endpoint="chat.completions",
+            status=200,
+            cost=120,
+            reserved=150,
+            user_id=1,
+        )
+        for i in range(count)
+    ]
+
+
+WAKE_RECORDS = 450  # a quarter second of one worker's records at one connection
+WAKE_SLEEP = 0.0003
+
+
+def _wake_round(
+    batch: Any, batch_id: str, events: list[UsageEvent], rows: int | None
+) -> tuple[float, float]:
+    """One flush in a thread while this thread sleeps and wakes: (latest wake, write) in ms."""
+    from omnirelay.usage import Settlement, roll_into
+
+    rolled: dict[Any, dict[str, Any]] = {}
+    roll_into(rolled, events)
+    settlement = Settlement()
+    settlement.add_events(events)
+    values = batch.values(events)
+    took: list[float] = []
+
+    def write() -> None:
+        start = time.perf_counter()
+        batch.write(batch_id, values, list(rolled.values()), settlement, rows)
+        took.append((time.perf_counter() - start) * 1000)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    late = 0.0
+    while writer.is_alive():
+        start = time.perf_counter()
+        time.sleep(WAKE_SLEEP)
+        late = max(late, time.perf_counter() - start - WAKE_SLEEP)
+    writer.join()
+    return late * 1000, took[0]
+
+
+async def flush_wake_figures(quick: bool) -> dict[str, Any]:
+    """While the usage writer's thread writes a flush of ``WAKE_RECORDS`` records to SQLite,
+    the main thread sleeps 0.3 ms at a time, as an event loop waits for the next request at one
+    connection: how late it wakes (waiting for the GIL, which binding a statement's values
+    holds), with the statements of a quiet node (64 rows) and of a busy one (512)."""
+    from omnirelay.usage import QUIET_ROWS
+    from omnirelay.usage.sqlite import SQLiteBatch
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-wake-"))
+    path = workdir / "wake.db"
+    db = await open_database(f"sqlite+aiosqlite:///{path}")
+    await db.close()
+    batch = SQLiteBatch(str(path), db.engine.dialect)
+    figures: dict[str, Any] = {"records": WAKE_RECORDS, "idle_sleep_ms": WAKE_SLEEP * 1000}
+    try:
+        for label, rows in (("quiet", QUIET_ROWS), ("busy", None)):
+            rounds = [
+                _wake_round(
+                    batch, f"wake-{label}-{n}", _usage_batch(f"w{label}{n}", WAKE_RECORDS), rows
+                )
+                for n in range(4 if quick else 12)
+            ]
+            worst = [late for late, _ in rounds]
+            figures[label] = {
+                "rows_per_statement": rows or 512,
+                "worst_late_ms_median": round(statistics.median(worst), 2),
+                "worst_late_ms_max": round(max(worst), 2),
+                "write_ms_median": round(statistics.median(w for _, w in rounds), 2),
+            }
+    finally:
+        batch.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return figures
+
+
 async def flush_hold_figures(quick: bool) -> dict[str, Any]:
     """One flush's transaction written by the usage writer's thread while the main thread runs
     Python without pause, as a loaded event loop does: how long SQLite's write lock (shared by
@@ -312,7 +407,8 @@ async def _load_sqlite(db: Database, events: list[UsageEvent]) -> None:
             statement,
             (
                 tuple(
-                    e.created_at.strftime("%Y-%m-%d %H:%M:%S.%f") if c == "created_at"
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+                    if c == "created_at"
                     else getattr(e, c)
                     for c in columns
                 )
@@ -444,6 +540,7 @@ async def main() -> None:
         "limiter": await limiter_figures(args.quick),
         "hot_path": await hot_path_figures(args.quick),
         "flush_hold": await flush_hold_figures(args.quick),
+        "flush_wake": await flush_wake_figures(args.quick),
         "usage": await usage_figures(100_000 if args.quick else args.rows, args.postgres),
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n")

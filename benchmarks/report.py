@@ -544,6 +544,20 @@ def _platform_section(platform: dict[str, Any] | None) -> list[str]:
             f"{_f(many.get('median_ms'))} ms (max {_f(many.get('max_ms'))}) for 50 keys, "
             f"25 users and {many.get('rollup_rows')} rollup rows.",
         ]
+    wake = platform.get("flush_wake")
+    if wake:
+        quiet, busy = wake.get("quiet", {}), wake.get("busy", {})
+        lines += [
+            "",
+            f"The same thread writing a flush of {wake['records']:,} records while the main "
+            f"thread sleeps {_f(wake['idle_sleep_ms'])} ms at a time, as an idle event loop does: "
+            "it wakes late by at most "
+            f"{_f(quiet.get('worst_late_ms_median'))} ms (max {_f(quiet.get('worst_late_ms_max'))})"
+            f" with a quiet node's statements of {quiet.get('rows_per_statement')} rows, "
+            f"{_f(busy.get('worst_late_ms_median'))} ms (max {_f(busy.get('worst_late_ms_max'))}) "
+            f"with a busy node's {busy.get('rows_per_statement')} (binding a statement's values "
+            "holds the GIL).",
+        ]
     usage = platform.get("usage", {})
     for backend in ("sqlite", "postgres"):
         figures = usage.get(backend)

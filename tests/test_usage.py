@@ -182,3 +182,50 @@ def test_a_sqlite_flush_of_any_size_uses_one_of_a_few_prepared_statements() -> N
         for sql, params in statements:
             assert sql.count("?") == len(params) <= 3 * 512
     assert len(texts) == 10  # 1, 2, 4, ... 512 rows
+    quiet = many.statements(list(range(1, 3 * 450 + 1)), largest=64)
+    assert [len(params) // 3 for _, params in quiet] == [64] * 7 + [2]  # 448 rows, then 2
+    assert {sql for sql, _ in quiet} <= texts
+
+
+@pytest.mark.parametrize(("in_flight", "rows"), [(0, 64), (40, 512)])
+def test_a_quiet_node_writes_its_sqlite_batch_in_small_statements(
+    new_database_url: Any, monkeypatch: pytest.MonkeyPatch, in_flight: int, rows: int
+) -> None:
+    """Binding a statement's values holds the GIL: a request arriving at an idle node waits
+    for a statement of 64 rows at most, a loaded node keeps few large statements."""
+    from omnirelay.usage import sqlite as sqlite_batch
+
+    sizes: list[int] = []
+    cut = sqlite_batch._RECORDS.statements
+
+    def spy(values: list[Any], largest: int | None = None) -> list[tuple[str, list[Any]]]:
+        found = cut(values, largest)
+        sizes.extend(len(params) // len(sqlite_batch.RECORD_COLUMNS) for _, params in found)
+        return found
+
+    monkeypatch.setattr(sqlite_batch._RECORDS, "statements", spy)
+
+    async def main() -> int:
+        db = await open_database(normalize_database_url(new_database_url("sqlite")))
+        try:
+            _, key_id = await create_key(db, name="k", quota=None)
+            writer = UsageWriter(db, 60, in_flight=lambda: in_flight)
+            for i in range(450):
+                writer.record(
+                    UsageEvent(
+                        request_id=f"req_{i}",
+                        key_id=key_id,
+                        model="gpt-4o-mini",
+                        endpoint="chat.completions",
+                        status=200,
+                        cost=1,
+                    )
+                )
+            await writer.flush()
+            async with db.engine.connect() as conn:
+                return len((await conn.execute(select(usage_records.c.id))).all())
+        finally:
+            await db.close()
+
+    assert asyncio.run(main()) == 450
+    assert max(sizes) == rows and sum(sizes) >= 450

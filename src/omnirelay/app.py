@@ -48,7 +48,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(on_prepare)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        gateway = await Gateway.open(settings)
+        gateway = await Gateway.open(settings, in_flight=lambda: drain.in_flight)
         app[GATEWAY] = gateway
         metrics_port = await metrics_api.start_port(gateway, settings)
         yield

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,7 +257,8 @@ class Gateway:
     _reader: ConfigReader | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Gateway:
+    async def open(cls, settings: Settings, in_flight: Callable[[], int] | None = None) -> Gateway:
+        """``in_flight`` counts the requests the app serves (the usage writer's hint)."""
         db = await open_database(settings.resolved_database_url, migrate=False)
         observer = Observer(__version__, metrics=settings.metrics)
         tracing = observer.tracing
@@ -314,7 +315,9 @@ class Gateway:
                 db, settings.cache_ttl_seconds, AuthThrottle(settings.auth_failures_per_minute)
             ),
             ledger=ledger,
-            usage=UsageWriter(db, settings.usage_flush_seconds, returns=ledger.returns),
+            usage=UsageWriter(
+                db, settings.usage_flush_seconds, returns=ledger.returns, in_flight=in_flight
+            ),
             router=router,
             relay=Relay(
                 session,

@@ -71,6 +71,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 2000
 # Usage records prepared on the event loop between two yields (~5 µs of CPU each).
 _ROWS_PER_SLICE = 32
+# A SQLite flush while fewer requests than this are in flight (an idle or lightly used node)
+# goes in statements of QUIET_ROWS rows at most (``SQLiteBatch.write``): a request arriving
+# meanwhile waits ~0.2 ms for the GIL, not ~1.6 ms.
+QUIET_IN_FLIGHT = 4
+QUIET_ROWS = 64
 # Batch ids are kept this long: far longer than any retry of a batch.
 BATCH_MARKS_KEPT_MS = 86_400_000
 
@@ -88,10 +93,18 @@ class _Batch:
 
 
 class UsageWriter:
-    def __init__(self, db: Database, flush_seconds: float, returns: Returns | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        flush_seconds: float,
+        returns: Returns | None = None,
+        in_flight: Callable[[], int] | None = None,
+    ) -> None:
+        """``in_flight`` counts the requests this process serves (None: taken as busy)."""
         self._db = db
         self._flush_seconds = flush_seconds
         self._returns = returns
+        self._in_flight = in_flight
         self._pending: list[UsageEvent] = []
         self._credits: dict[tuple[Account, str | None], int] = defaultdict(int)
         # Batches whose write failed, perhaps after their COMMIT: retried as they were.
@@ -189,8 +202,14 @@ class UsageWriter:
                 values += self._sqlite.values(chunk)
             await asyncio.sleep(0)
         if self._sqlite is not None:
+            quiet = self._in_flight is not None and self._in_flight() < QUIET_IN_FLIGHT
             return await asyncio.to_thread(
-                self._sqlite.write, batch.id, values, list(rolled.values()), settlement
+                self._sqlite.write,
+                batch.id,
+                values,
+                list(rolled.values()),
+                settlement,
+                QUIET_ROWS if quiet else None,
             )
         try:
             async with self._db.engine.begin() as conn:

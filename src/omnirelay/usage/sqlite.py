@@ -65,10 +65,11 @@ class ManyRows:
         self._largest = 1 << (min(_VARIABLES // width, 512).bit_length() - 1)
         self._sql: dict[int, str] = {}
 
-    def statements(self, values: list[Any]) -> list[Statement]:
-        """``values`` (rows one after another) as statements of whole powers of two of rows."""
+    def statements(self, values: list[Any], largest: int | None = None) -> list[Statement]:
+        """``values`` (rows one after another) as statements of whole powers of two of rows,
+        ``largest`` (a power of two) at most if given."""
         found = []
-        step = self._largest * self._width
+        step = min(self._largest, largest or self._largest) * self._width
         for start in range(0, len(values), step):
             params = values[start : start + step]
             rows = len(params) // self._width
@@ -145,10 +146,17 @@ class SQLiteBatch:
         values: list[Any],
         rolled: list[dict[str, Any]],
         settlement: Settlement,
+        rows_per_statement: int | None = None,
     ) -> bool:
         """One transaction (runs in a worker thread): the batch's mark, the records (``values``),
         their rollups, the nodes' holds, then the keys' and the users' settlement. False if the
-        batch had been applied already."""
+        batch had been applied already.
+
+        ``rows_per_statement`` (a power of two) caps the statements' rows below 512. Binding a
+        statement's values holds the GIL throughout (~0.3 µs a row and column): an event loop
+        waking meanwhile waits for all of it, ~1.6 ms at 512 rows of a record, ~0.2 at 64.
+        Each statement also passes the GIL back and forth once, which a busy loop makes slow
+        while the write lock is held: few large statements under load, small ones when quiet."""
         if self._connection is None:
             self._connection = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=10
@@ -157,8 +165,9 @@ class SQLiteBatch:
         connection = self._connection
         # Before BEGIN: flattening and padding the rows is Python work that needs the GIL, and
         # SQLite's write lock need not be held while this thread waits for it.
-        statements = _RECORDS.statements(values)
-        statements += _ROLLUPS.statements([row[name] for row in rolled for name in ROLLUP_COLUMNS])
+        statements = _RECORDS.statements(values, rows_per_statement)
+        rollups = [row[name] for row in rolled for name in ROLLUP_COLUMNS]
+        statements += _ROLLUPS.statements(rollups, rows_per_statement)
         connection.execute("BEGIN IMMEDIATE")
         try:
             try:
