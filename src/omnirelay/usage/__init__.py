@@ -73,7 +73,7 @@ MAX_BATCH = 2000
 _ROWS_PER_SLICE = 32
 # A SQLite flush while fewer requests than this are in flight (an idle or lightly used node)
 # goes in statements of QUIET_ROWS rows at most (``SQLiteBatch.write``): a request arriving
-# meanwhile waits ~0.2 ms for the GIL, not ~1.6 ms.
+# meanwhile waits ~0.1-0.3 ms for the GIL, not ~1.3-1.7 ms.
 QUIET_IN_FLIGHT = 4
 QUIET_ROWS = 64
 # Batch ids are kept this long: far longer than any retry of a batch.

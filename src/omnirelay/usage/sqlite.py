@@ -153,8 +153,9 @@ class SQLiteBatch:
         batch had been applied already.
 
         ``rows_per_statement`` (a power of two) caps the statements' rows below 512. Binding a
-        statement's values holds the GIL throughout (~0.3 µs a row and column): an event loop
-        waking meanwhile waits for all of it, ~1.6 ms at 512 rows of a record, ~0.2 at 64.
+        statement's values holds the GIL throughout (~0.15 µs a value): an event loop waking
+        meanwhile waits for all of it, ~1.3-1.7 ms at 512 records, ~0.1-0.3 at 64 (``make
+        bench``, the platform section).
         Each statement also passes the GIL back and forth once, which a busy loop makes slow
         while the write lock is held: few large statements under load, small ones when quiet."""
         if self._connection is None:
