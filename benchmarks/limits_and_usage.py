@@ -69,19 +69,8 @@ def _start_redis() -> tuple[subprocess.Popen[bytes], str, Path]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port, workdir = _free_port(), Path(tempfile.mkdtemp(prefix="bench-redis-"))
     process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -407,8 +396,7 @@ async def _load_sqlite(db: Database, events: list[UsageEvent]) -> None:
             statement,
             (
                 tuple(
-                    e.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-                    if c == "created_at"
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S.%f") if c == "created_at"
                     else getattr(e, c)
                     for c in columns
                 )

@@ -17,6 +17,10 @@ def omnirelay(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProces
         "OMNIRELAY_DATABASE_URL": gateway.database_url,
         "OMNIRELAY_DATA_DIR": str(gateway.data_dir),
     }
+    return run_cli(env, *args)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "omnirelay", *args],
         capture_output=True,
@@ -67,14 +71,7 @@ def test_a_command_warns_before_creating_a_database_beside_the_demos(tmp_path: P
     env["OMNIRELAY_DATA_DIR"] = str(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "omnirelay", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        return run_cli(env, *args)
 
     demo = run("keys", "create", "--name", "for-the-demo", "--demo")
     assert demo.returncode == 0 and "note:" not in demo.stderr
