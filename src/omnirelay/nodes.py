@@ -278,6 +278,12 @@ def held_per(column: Column[int]) -> Subquery:
     )
 
 
+def plus_held(stored: int | None, held: int | None) -> int | None:
+    """A stored balance with ``held`` (a ``held_per`` figure, None if nothing is held) added
+    back: what is left. None stays None (unlimited)."""
+    return None if stored is None else int(stored) + int(held or 0)
+
+
 async def held_by_nodes(
     conn: AsyncConnection, *, key_id: int | None = None, user_id: int | None = None
 ) -> int:

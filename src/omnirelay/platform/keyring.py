@@ -19,7 +19,7 @@ from omnirelay.crypto import SecretBox
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.keys import create_key
 from omnirelay.money import usd_to_micro
-from omnirelay.nodes import held_per
+from omnirelay.nodes import held_per, plus_held
 from omnirelay.platform.limits.base import Limits, limits_from_json
 from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, check_networks, known_models
@@ -93,9 +93,9 @@ def _key(row: Any) -> Key:
         name=row.name,
         prefix=row.key_prefix,
         user_id=row.user_id,
-        quota_remaining_micro_usd=_plus(row.quota_remaining, row.key_held),
+        quota_remaining_micro_usd=plus_held(row.quota_remaining, row.key_held),
         spent_micro_usd=row.spent,
-        balance_micro_usd=_plus(row.user_balance, row.user_held),
+        balance_micro_usd=plus_held(row.user_balance, row.user_held),
         models=row.models,
         expires_at=utc(row.expires_at),
         allowed_ips=row.allowed_ips,
@@ -119,10 +119,6 @@ _KEYS = select(
     .outerjoin(_KEY_HELD, _KEY_HELD.c.account == api_keys.c.id)
     .outerjoin(_USER_HELD, _USER_HELD.c.account == api_keys.c.user_id)
 )
-
-
-def _plus(stored: int | None, held: int | None) -> int | None:
-    return None if stored is None else int(stored) + int(held or 0)
 
 
 async def get_key(db: Database, key_id: int) -> Key:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirelay.errors import InvalidRequest, NotFound
 from omnirelay.money import MICRO, usd_to_micro
-from omnirelay.nodes import held_per
+from omnirelay.nodes import held_per, plus_held
 from omnirelay.platform.limits.base import Limits, limits_from_json
 from omnirelay.platform.paging import PageQuery, paginate, utc
 from omnirelay.platform.validation import Conflict, check, known_models
@@ -302,7 +302,7 @@ def _user(row: Any) -> User:
         id=row.id,
         name=row.name,
         group=row.group_name,
-        balance_micro_usd=None if row.balance is None else int(row.balance) + int(row.held or 0),
+        balance_micro_usd=plus_held(row.balance, row.held),
         spent_micro_usd=row.spent,
         limits=limits_from_json(row.limits),
         enabled=bool(row.enabled),
